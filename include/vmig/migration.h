@@ -149,6 +149,38 @@ gboolean vmig_migration_phase_from_string(const char *s, VmigMigrationPhase *out
 /* Succeeded or Failed. */
 gboolean vmig_migration_phase_is_final(VmigMigrationPhase phase);
 
+/* A node that could receive the VMI, as seen from the caches. Strings borrowed. */
+typedef struct {
+    const char *name;
+    gboolean agent_ready;   /* vmigrated runs there and its heartbeat Lease is fresh */
+    gboolean unschedulable; /* spec.unschedulable (cordoned) */
+    gboolean draining;      /* carries the drain taint (nodeDrainTaintKey) */
+    GHashTable *labels;     /* metadata.labels (char * -> char *); nullable */
+    guint inbound;          /* migrations currently targeting it */
+    guint inbound_limit;    /* its inbound limit; 0 = none */
+} VmigMigrationCandidate;
+
+/**
+ * vmig_migration_choose_target:
+ * @candidates: (array length=n_candidates): every node known
+ * @source: the source node (never chosen)
+ * @added_selector: (nullable): the VMIM's spec.addedNodeSelector (all must match)
+ * @vmi_selector: (nullable): the VMI's spec.nodeSelector (it still has to hold on the target)
+ * @reason: (out) (transfer full) (optional): when nothing qualifies, why, node by node in
+ *   name order ("no eligible target node: node-b: cordoned; node-c: agent not ready")
+ *
+ * Filters and ranks the targets the way KubeVirt's scheduler would see them for a migration
+ * target pod (selectors, schedulable, not draining) plus what only vmigrated knows (agent
+ * ready, inbound limit), then prefers the node with the fewest inbound migrations, ties by
+ * name, so the choice is deterministic. Pure.
+ *
+ * Returns: (transfer none) (nullable): the chosen candidate's name.
+ */
+const char *vmig_migration_choose_target(const VmigMigrationCandidate *candidates,
+                                         guint n_candidates, const char *source,
+                                         GHashTable *added_selector, GHashTable *vmi_selector,
+                                         char **reason);
+
 /* Names for logs and tests. (transfer none) */
 const char *vmig_migration_action_to_string(VmigMigrationAction action);
 const char *vmig_migration_role_to_string(VmigMigrationRole role);

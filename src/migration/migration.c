@@ -362,3 +362,73 @@ vmig_migration_decide(const VmigMigrationFacts *f, VmigMigrationDecision *out)
         break;
     }
 }
+
+/* First selector entry that @labels does not satisfy, or NULL. */
+static const char *
+vmig_migration_selector_miss(GHashTable *selector, GHashTable *labels, const char **want)
+{
+    if (!selector)
+        return NULL;
+    /* Sorted keys so the reason is stable. */
+    g_autoptr(GList) keys = g_list_sort(g_hash_table_get_keys(selector), (GCompareFunc)strcmp);
+    for (GList *l = keys; l; l = l->next) {
+        const char *have = labels ? g_hash_table_lookup(labels, l->data) : NULL;
+        const char *value = g_hash_table_lookup(selector, l->data);
+        if (g_strcmp0(have, value) != 0) {
+            *want = value;
+            return l->data;
+        }
+    }
+    return NULL;
+}
+
+static int
+vmig_migration_candidate_cmp(const void *a, const void *b)
+{
+    const VmigMigrationCandidate *x = *(const VmigMigrationCandidate *const *)a;
+    const VmigMigrationCandidate *y = *(const VmigMigrationCandidate *const *)b;
+    return g_strcmp0(x->name, y->name);
+}
+
+const char *
+vmig_migration_choose_target(const VmigMigrationCandidate *candidates, guint n_candidates,
+                             const char *source, GHashTable *added_selector,
+                             GHashTable *vmi_selector, char **reason)
+{
+    g_autoptr(GPtrArray) sorted = g_ptr_array_new();
+    for (guint i = 0; i < n_candidates; i++)
+        g_ptr_array_add(sorted, (gpointer)&candidates[i]);
+    g_ptr_array_sort(sorted, vmig_migration_candidate_cmp);
+
+    const VmigMigrationCandidate *best = NULL;
+    g_autoptr(GString) why = g_string_new(NULL);
+    for (guint i = 0; i < sorted->len; i++) {
+        const VmigMigrationCandidate *c = sorted->pdata[i];
+        const char *want = NULL, *key;
+        g_autofree char *excluded = NULL;
+        if (vmig_migration_eq(c->name, source))
+            continue; /* not worth mentioning */
+        if (!c->agent_ready)
+            excluded = g_strdup("vmigrated not ready there");
+        else if (c->unschedulable)
+            excluded = g_strdup("cordoned");
+        else if (c->draining)
+            excluded = g_strdup("draining");
+        else if ((key = vmig_migration_selector_miss(vmi_selector, c->labels, &want)))
+            excluded = g_strdup_printf("does not match the VMI's nodeSelector %s=%s", key, want);
+        else if ((key = vmig_migration_selector_miss(added_selector, c->labels, &want)))
+            excluded = g_strdup_printf("does not match addedNodeSelector %s=%s", key, want);
+        else if (c->inbound_limit && c->inbound >= c->inbound_limit)
+            excluded = g_strdup_printf("inbound limit %u/%u reached", c->inbound, c->inbound_limit);
+        if (excluded) {
+            g_string_append_printf(why, "%s%s: %s", why->len ? "; " : "", c->name, excluded);
+            continue;
+        }
+        if (!best || c->inbound < best->inbound)
+            best = c;
+    }
+    if (!best && reason)
+        *reason = g_strdup_printf("no eligible target node%s%s", why->len ? ": " : "",
+                                  why->len ? why->str : " (no other node runs vmigrated)");
+    return best ? best->name : NULL;
+}

@@ -427,6 +427,65 @@ test_phase_table(void **state)
     assert_false(vmig_migration_phase_is_final(VMIG_MIGRATION_PHASE_RUNNING));
 }
 
+static GHashTable *
+labels(const char *k1, const char *v1, const char *k2, const char *v2)
+{
+    GHashTable *h = g_hash_table_new(g_str_hash, g_str_equal);
+    if (k1)
+        g_hash_table_insert(h, (gpointer)k1, (gpointer)v1);
+    if (k2)
+        g_hash_table_insert(h, (gpointer)k2, (gpointer)v2);
+    return h;
+}
+
+static void
+test_choose_target(void **state)
+{
+    g_autoptr(GHashTable) la = labels("kubernetes.io/hostname", "node-a", NULL, NULL);
+    g_autoptr(GHashTable) lb = labels("kubernetes.io/hostname", "node-b", "zone", "z1");
+    g_autoptr(GHashTable) lc = labels("kubernetes.io/hostname", "node-c", "zone", "z2");
+    g_autoptr(GHashTable) ld = labels("kubernetes.io/hostname", "node-d", "zone", "z2");
+    VmigMigrationCandidate nodes[] = {
+        {.name = "node-d", .agent_ready = TRUE, .labels = ld, .inbound = 1},
+        {.name = "node-a", .agent_ready = TRUE, .labels = la},
+        {.name = "node-c", .agent_ready = TRUE, .labels = lc, .inbound = 1},
+        {.name = "node-b", .agent_ready = TRUE, .labels = lb, .inbound = 0},
+    };
+    char *why = NULL;
+    /* Fewest inbound wins; the source is never chosen. */
+    assert_string_equal(vmig_migration_choose_target(nodes, 4, "node-a", NULL, NULL, &why),
+                        "node-b");
+    assert_null(why);
+    /* Tie on inbound: by name. */
+    g_autoptr(GHashTable) z2 = labels("zone", "z2", NULL, NULL);
+    assert_string_equal(vmig_migration_choose_target(nodes, 4, "node-a", z2, NULL, &why), "node-c");
+    /* Cordoned, draining, agent down and the inbound limit exclude, with reasons. */
+    nodes[0].unschedulable = TRUE;
+    nodes[2].draining = TRUE;
+    nodes[3].agent_ready = FALSE;
+    assert_null(vmig_migration_choose_target(nodes, 4, "node-a", NULL, NULL, &why));
+    assert_string_equal(why, "no eligible target node: node-b: vmigrated not ready there; "
+                             "node-c: draining; node-d: cordoned");
+    g_clear_pointer(&why, g_free);
+    nodes[0].unschedulable = nodes[2].draining = FALSE;
+    nodes[3].agent_ready = TRUE;
+    nodes[3].inbound = 2;
+    nodes[3].inbound_limit = 2;
+    nodes[2].inbound_limit = 2;
+    assert_string_equal(vmig_migration_choose_target(nodes, 4, "node-a", NULL, NULL, &why),
+                        "node-c");
+    /* B17 vm2: pinned to its node by its own nodeSelector: nothing qualifies. */
+    g_autoptr(GHashTable) pin = labels("kubernetes.io/hostname", "node-a", NULL, NULL);
+    assert_null(vmig_migration_choose_target(nodes, 4, "node-a", NULL, pin, &why));
+    assert_non_null(strstr(why, "node-b: does not match the VMI's nodeSelector "
+                                "kubernetes.io/hostname=node-a"));
+    g_clear_pointer(&why, g_free);
+    /* Alone in the cluster. */
+    assert_null(vmig_migration_choose_target(nodes + 1, 1, "node-a", NULL, NULL, &why));
+    assert_string_equal(why, "no eligible target node (no other node runs vmigrated)");
+    g_free(why);
+}
+
 int
 main(void)
 {
@@ -437,6 +496,7 @@ main(void)
         cmocka_unit_test(test_target),
         cmocka_unit_test(test_bystanders),
         cmocka_unit_test(test_phase_table),
+        cmocka_unit_test(test_choose_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
