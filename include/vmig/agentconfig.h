@@ -41,8 +41,9 @@ typedef enum {
 
 typedef struct {
     /* identity */
-    char *node_name;  /* --node-name / NODE_NAME (Downward API); required, DNS-1123 */
-    char *kubeconfig; /* --kubeconfig / KUBECONFIG; NULL = in-cluster service account */
+    char *node_name;       /* --node-name / NODE_NAME (Downward API); required, DNS-1123 */
+    char *kubeconfig;      /* --kubeconfig / KUBECONFIG; NULL = in-cluster service account */
+    char *lease_namespace; /* namespace of the agents' heartbeat Leases */
 
     /* migration network and TLS */
     char *migration_address; /* IP the target proxy binds and publishes as targetNodeAddress;

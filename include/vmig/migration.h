@@ -14,20 +14,9 @@
 
 #include <glib.h>
 
-G_BEGIN_DECLS
+#include "vmig/model.h"
 
-/* VMIM status.phase, KubeVirt's names (one table in migration.c). */
-typedef enum {
-    VMIG_MIGRATION_PHASE_UNSET,
-    VMIG_MIGRATION_PHASE_PENDING,
-    VMIG_MIGRATION_PHASE_SCHEDULING,
-    VMIG_MIGRATION_PHASE_SCHEDULED,
-    VMIG_MIGRATION_PHASE_PREPARING_TARGET,
-    VMIG_MIGRATION_PHASE_TARGET_READY,
-    VMIG_MIGRATION_PHASE_RUNNING,
-    VMIG_MIGRATION_PHASE_SUCCEEDED,
-    VMIG_MIGRATION_PHASE_FAILED,
-} VmigMigrationPhase;
+G_BEGIN_DECLS
 
 /* Which part this daemon plays for a VMIM. */
 typedef enum {
@@ -70,7 +59,7 @@ typedef struct {
 
     /* the VMIM */
     const char *vmim_uid;
-    VmigMigrationPhase phase;
+    VmigModelMigrationPhase phase;
     gint64 phase_since_ms; /* entry into the current phase; 0 = unknown */
     gint64 created_ms;
     gboolean deleting; /* metadata.deletionTimestamp set */
@@ -111,7 +100,7 @@ typedef struct {
 typedef struct {
     VmigMigrationRole role;
     VmigMigrationAction action;
-    VmigMigrationPhase next_phase; /* the phase the action writes (or the current one) */
+    VmigModelMigrationPhase next_phase; /* the phase the action writes (or the current one) */
     char *reason;                  /* (nullable) human reason: failure, wait, event text */
     gint64 wake_at_ms;             /* re-decide at this time even without news; 0 = never */
 } VmigMigrationDecision;
@@ -131,23 +120,6 @@ void vmig_migration_decide(const VmigMigrationFacts *facts, VmigMigrationDecisio
 
 /* Frees the decision's reason; the struct itself is the caller's. */
 void vmig_migration_decision_clear(VmigMigrationDecision *d);
-
-/**
- * vmig_migration_phase_to_string:
- * Returns: (transfer none): KubeVirt's spelling ("" for UNSET, "PreparingTarget", ...).
- */
-const char *vmig_migration_phase_to_string(VmigMigrationPhase phase);
-
-/**
- * vmig_migration_phase_from_string:
- * @s: (nullable): a status.phase value; NULL and "" are UNSET
- * @out: (out): the phase
- * Returns: FALSE for a value KubeVirt does not define.
- */
-gboolean vmig_migration_phase_from_string(const char *s, VmigMigrationPhase *out);
-
-/* Succeeded or Failed. */
-gboolean vmig_migration_phase_is_final(VmigMigrationPhase phase);
 
 /* A node that could receive the VMI, as seen from the caches. Strings borrowed. */
 typedef struct {

@@ -1,5 +1,6 @@
 /* agentconfig.c - vmigrated's option table, sources and path templates. */
 #include "vmig/agentconfig.h"
+#include "vmig/model.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -32,6 +33,8 @@ static const OptSpec vmig_agentconfig_options[] = {
      "this node's name (default: $NODE_NAME from the Downward API)"},
     {"kubeconfig", OPT_STRING, NULL, "KUBECONFIG", F(kubeconfig), "FILE",
      "kubeconfig file (default: in-cluster service account)"},
+    {"lease-namespace", OPT_STRING, "vmigrated", "POD_NAMESPACE", F(lease_namespace), "NS",
+     "namespace of the agents' heartbeat Leases (default: the pod's namespace)"},
     {"migration-address", OPT_STRING, NULL, NULL, F(migration_address), "IP",
      "address for incoming migration connections (default: the Node's InternalIP)"},
     {"tls-cert", OPT_STRING, "/etc/vmigrated/tls/tls.crt", NULL, F(tls_cert), "FILE",
@@ -169,30 +172,6 @@ vmig_agentconfig_free(VmigAgentConfig *cfg)
     g_free(cfg);
 }
 
-/* DNS-1123 label (namespaces) or subdomain (names, nodes). Local on purpose: the
- * template expander must refuse unsafe values even if a caller skipped the model's
- * validation. */
-static gboolean
-vmig_agentconfig_dns1123(const char *s, gboolean subdomain)
-{
-    gsize n = s ? strlen(s) : 0;
-    if (n == 0 || n > (subdomain ? 253u : 63u))
-        return FALSE;
-    for (gsize i = 0; i < n; i++) {
-        char c = s[i];
-        gboolean alnum = g_ascii_islower(c) || g_ascii_isdigit(c);
-        if (alnum)
-            continue;
-        if (c == '-' && i > 0 && i + 1 < n && s[i - 1] != '.')
-            continue;
-        if (subdomain && c == '.' && i > 0 && i + 1 < n && s[i - 1] != '.' && s[i - 1] != '-' &&
-            s[i + 1] != '-')
-            continue;
-        return FALSE;
-    }
-    return TRUE;
-}
-
 static gboolean
 vmig_agentconfig_validate(VmigAgentConfig *cfg, GError **error)
 {
@@ -202,11 +181,13 @@ vmig_agentconfig_validate(VmigAgentConfig *cfg, GError **error)
                     "from the Downward API)");
         return FALSE;
     }
-    if (!vmig_agentconfig_dns1123(cfg->node_name, TRUE)) {
+    if (!vmig_model_validate_name(cfg->node_name, "--node-name", NULL)) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
                     "--node-name: '%s' is not a DNS-1123 subdomain", cfg->node_name);
         return FALSE;
     }
+    if (!vmig_model_validate_namespace(cfg->lease_namespace, "--lease-namespace", error))
+        return FALSE;
     if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
                     "--log-format: '%s' is not text or json", cfg->log_format);
@@ -406,12 +387,6 @@ vmig_agentconfig_to_keyfile(const VmigAgentConfig *cfg)
     return g_string_free(out, FALSE);
 }
 
-static gboolean
-vmig_agentconfig_uuid(const char *s)
-{
-    return s && g_uuid_string_is_valid(s);
-}
-
 char *
 vmig_agentconfig_expand(const char *template_str, const char *ns, const char *name, const char *uid,
                         const char *node, gint64 pid, GError **error)
@@ -436,16 +411,16 @@ vmig_agentconfig_expand(const char *template_str, const char *ns, const char *na
         g_autofree char *pidtext = NULL;
         if (strcmp(key, "namespace") == 0) {
             val = ns;
-            ok = vmig_agentconfig_dns1123(ns, FALSE);
+            ok = vmig_model_validate_namespace(ns, key, NULL);
         } else if (strcmp(key, "name") == 0) {
             val = name;
-            ok = vmig_agentconfig_dns1123(name, TRUE);
+            ok = vmig_model_validate_name(name, key, NULL);
         } else if (strcmp(key, "uid") == 0) {
             val = uid;
-            ok = vmig_agentconfig_uuid(uid);
+            ok = vmig_model_validate_uid(uid, key, NULL);
         } else if (strcmp(key, "node") == 0) {
             val = node;
-            ok = vmig_agentconfig_dns1123(node, TRUE);
+            ok = vmig_model_validate_name(node, key, NULL);
         } else if (strcmp(key, "pid") == 0) {
             pidtext = g_strdup_printf("%" G_GINT64_FORMAT, pid);
             val = pidtext;

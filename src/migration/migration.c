@@ -3,18 +3,6 @@
 
 #include <string.h>
 
-static const char *const vmig_migration_phase_names[] = {
-    [VMIG_MIGRATION_PHASE_UNSET] = "",
-    [VMIG_MIGRATION_PHASE_PENDING] = "Pending",
-    [VMIG_MIGRATION_PHASE_SCHEDULING] = "Scheduling",
-    [VMIG_MIGRATION_PHASE_SCHEDULED] = "Scheduled",
-    [VMIG_MIGRATION_PHASE_PREPARING_TARGET] = "PreparingTarget",
-    [VMIG_MIGRATION_PHASE_TARGET_READY] = "TargetReady",
-    [VMIG_MIGRATION_PHASE_RUNNING] = "Running",
-    [VMIG_MIGRATION_PHASE_SUCCEEDED] = "Succeeded",
-    [VMIG_MIGRATION_PHASE_FAILED] = "Failed",
-};
-
 static const char *const vmig_migration_action_names[] = {
     [VMIG_MIGRATION_ACTION_NONE] = "none",
     [VMIG_MIGRATION_ACTION_ACCEPT] = "accept",
@@ -38,34 +26,6 @@ static const char *const vmig_migration_role_names[] = {
     [VMIG_MIGRATION_ROLE_SOURCE] = "source",
     [VMIG_MIGRATION_ROLE_TARGET] = "target",
 };
-
-const char *
-vmig_migration_phase_to_string(VmigMigrationPhase phase)
-{
-    if ((gsize)phase >= G_N_ELEMENTS(vmig_migration_phase_names))
-        return "Unknown";
-    return vmig_migration_phase_names[phase];
-}
-
-gboolean
-vmig_migration_phase_from_string(const char *s, VmigMigrationPhase *out)
-{
-    if (!s)
-        s = "";
-    for (gsize i = 0; i < G_N_ELEMENTS(vmig_migration_phase_names); i++) {
-        if (strcmp(s, vmig_migration_phase_names[i]) == 0) {
-            *out = (VmigMigrationPhase)i;
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
-gboolean
-vmig_migration_phase_is_final(VmigMigrationPhase phase)
-{
-    return phase == VMIG_MIGRATION_PHASE_SUCCEEDED || phase == VMIG_MIGRATION_PHASE_FAILED;
-}
 
 const char *
 vmig_migration_action_to_string(VmigMigrationAction action)
@@ -97,8 +57,8 @@ vmig_migration_eq(const char *a, const char *b)
 }
 
 static void
-vmig_migration_set(VmigMigrationDecision *d, VmigMigrationAction action, VmigMigrationPhase next,
-                   char *reason)
+vmig_migration_set(VmigMigrationDecision *d, VmigMigrationAction action,
+                   VmigModelMigrationPhase next, char *reason)
 {
     d->action = action;
     d->next_phase = next;
@@ -133,17 +93,18 @@ vmig_migration_key(const VmigMigrationFacts *f)
 static void
 vmig_migration_source_deleting(const VmigMigrationFacts *f, VmigMigrationDecision *d)
 {
-    if (f->phase != VMIG_MIGRATION_PHASE_RUNNING && !f->local_job) {
-        vmig_migration_set(d, VMIG_MIGRATION_ACTION_CANCEL, VMIG_MIGRATION_PHASE_FAILED,
+    if (f->phase != VMIG_MODEL_MIGRATION_PHASE_RUNNING && !f->local_job) {
+        vmig_migration_set(d, VMIG_MIGRATION_ACTION_CANCEL, VMIG_MODEL_MIGRATION_PHASE_FAILED,
                            g_strdup("migration deleted before it started; cancelled"));
         return;
     }
     if (f->local_job_done) {
-        vmig_migration_set(
-            d, VMIG_MIGRATION_ACTION_COMPLETE,
-            f->local_job_ok ? VMIG_MIGRATION_PHASE_SUCCEEDED : VMIG_MIGRATION_PHASE_FAILED,
-            g_strdup(f->local_job_ok ? NULL
-                                     : (f->local_job_reason ? f->local_job_reason : "aborted")));
+        vmig_migration_set(d, VMIG_MIGRATION_ACTION_COMPLETE,
+                           f->local_job_ok ? VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED
+                                           : VMIG_MODEL_MIGRATION_PHASE_FAILED,
+                           g_strdup(f->local_job_ok
+                                        ? NULL
+                                        : (f->local_job_reason ? f->local_job_reason : "aborted")));
         return;
     }
     if (f->post_copy) {
@@ -167,7 +128,7 @@ vmig_migration_source(const VmigMigrationFacts *f, VmigMigrationDecision *d)
 {
     gboolean ours = vmig_migration_eq(f->claim_uid, f->vmim_uid);
 
-    if (vmig_migration_phase_is_final(f->phase)) {
+    if (vmig_model_migration_phase_is_final(f->phase)) {
         if (f->local_job && !f->local_job_done)
             /* Marked final by someone else (e.g. the target failed) while our job runs. */
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_ABORT, f->phase,
@@ -182,57 +143,58 @@ vmig_migration_source(const VmigMigrationFacts *f, VmigMigrationDecision *d)
     }
 
     switch (f->phase) {
-    case VMIG_MIGRATION_PHASE_UNSET:
+    case VMIG_MODEL_MIGRATION_PHASE_UNSET:
         if (!f->vmi_running)
-            vmig_migration_set(d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MIGRATION_PHASE_FAILED,
+            vmig_migration_set(d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MODEL_MIGRATION_PHASE_FAILED,
                                g_strdup_printf("VMI %s is not running", vmig_migration_key(f)));
         else
-            vmig_migration_set(d, VMIG_MIGRATION_ACTION_ACCEPT, VMIG_MIGRATION_PHASE_PENDING, NULL);
+            vmig_migration_set(d, VMIG_MIGRATION_ACTION_ACCEPT, VMIG_MODEL_MIGRATION_PHASE_PENDING,
+                               NULL);
         return;
-    case VMIG_MIGRATION_PHASE_PENDING:
+    case VMIG_MODEL_MIGRATION_PHASE_PENDING:
         if (f->claim_uid && *f->claim_uid && !ours && f->claim_holder_live) {
             vmig_migration_set(
-                d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MIGRATION_PHASE_FAILED,
+                d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MODEL_MIGRATION_PHASE_FAILED,
                 g_strdup_printf("another migration in progress for %s", vmig_migration_key(f)));
         } else if (!f->vmi_running) {
-            vmig_migration_set(d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MIGRATION_PHASE_FAILED,
+            vmig_migration_set(d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MODEL_MIGRATION_PHASE_FAILED,
                                g_strdup_printf("VMI %s is not running", vmig_migration_key(f)));
         } else if (!f->migratable) {
             vmig_migration_set(
-                d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MIGRATION_PHASE_FAILED,
+                d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MODEL_MIGRATION_PHASE_FAILED,
                 g_strdup_printf("VMI %s is not live migratable: %s", vmig_migration_key(f),
                                 f->not_migratable ? f->not_migratable : "unknown reason"));
         } else if (!f->slot_free) {
-            vmig_migration_set(d, VMIG_MIGRATION_ACTION_WAIT, VMIG_MIGRATION_PHASE_PENDING,
+            vmig_migration_set(d, VMIG_MIGRATION_ACTION_WAIT, VMIG_MODEL_MIGRATION_PHASE_PENDING,
                                g_strdup(f->slot_wait_reason ? f->slot_wait_reason
                                                             : "waiting for a migration slot"));
         } else {
-            vmig_migration_set(d, VMIG_MIGRATION_ACTION_CLAIM, VMIG_MIGRATION_PHASE_SCHEDULING,
-                               NULL);
+            vmig_migration_set(d, VMIG_MIGRATION_ACTION_CLAIM,
+                               VMIG_MODEL_MIGRATION_PHASE_SCHEDULING, NULL);
         }
         return;
-    case VMIG_MIGRATION_PHASE_SCHEDULING:
+    case VMIG_MODEL_MIGRATION_PHASE_SCHEDULING:
         if (!ours) {
             vmig_migration_set(
-                d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MIGRATION_PHASE_FAILED,
+                d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MODEL_MIGRATION_PHASE_FAILED,
                 g_strdup_printf("another migration in progress for %s", vmig_migration_key(f)));
         } else if (f->chosen_target) {
-            vmig_migration_set(d, VMIG_MIGRATION_ACTION_SCHEDULE, VMIG_MIGRATION_PHASE_SCHEDULED,
-                               NULL);
+            vmig_migration_set(d, VMIG_MIGRATION_ACTION_SCHEDULE,
+                               VMIG_MODEL_MIGRATION_PHASE_SCHEDULED, NULL);
         } else {
             vmig_migration_set(
-                d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MIGRATION_PHASE_FAILED,
+                d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MODEL_MIGRATION_PHASE_FAILED,
                 g_strdup(f->no_target_reason ? f->no_target_reason : "no eligible target node"));
         }
         return;
-    case VMIG_MIGRATION_PHASE_SCHEDULED:
-    case VMIG_MIGRATION_PHASE_PREPARING_TARGET: {
+    case VMIG_MODEL_MIGRATION_PHASE_SCHEDULED:
+    case VMIG_MODEL_MIGRATION_PHASE_PREPARING_TARGET: {
         /* The target daemon may be dead or partitioned: this deadline fires from the
          * wake-up timer even if no watch event ever arrives (B15 run C). */
         gint64 since = f->phase_since_ms > 0 ? f->phase_since_ms : f->created_ms;
         gint64 deadline = since + f->target_ready_timeout_ms;
         if (f->now_ms >= deadline) {
-            vmig_migration_set(d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MIGRATION_PHASE_FAILED,
+            vmig_migration_set(d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MODEL_MIGRATION_PHASE_FAILED,
                                g_strdup_printf("target node %s did not become ready within %u s",
                                                f->target_node ? f->target_node : "(none)",
                                                f->target_ready_timeout_ms / 1000));
@@ -241,26 +203,27 @@ vmig_migration_source(const VmigMigrationFacts *f, VmigMigrationDecision *d)
         }
         return;
     }
-    case VMIG_MIGRATION_PHASE_TARGET_READY:
+    case VMIG_MODEL_MIGRATION_PHASE_TARGET_READY:
         if (f->local_job_done)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_COMPLETE,
-                               f->local_job_ok ? VMIG_MIGRATION_PHASE_SUCCEEDED
-                                               : VMIG_MIGRATION_PHASE_FAILED,
+                               f->local_job_ok ? VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED
+                                               : VMIG_MODEL_MIGRATION_PHASE_FAILED,
                                g_strdup(f->local_job_reason));
         else if (!f->local_job)
-            vmig_migration_set(d, VMIG_MIGRATION_ACTION_START, VMIG_MIGRATION_PHASE_RUNNING, NULL);
+            vmig_migration_set(d, VMIG_MIGRATION_ACTION_START, VMIG_MODEL_MIGRATION_PHASE_RUNNING,
+                               NULL);
         return;
-    case VMIG_MIGRATION_PHASE_RUNNING:
+    case VMIG_MODEL_MIGRATION_PHASE_RUNNING:
         if (f->local_job_done)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_COMPLETE,
-                               f->local_job_ok ? VMIG_MIGRATION_PHASE_SUCCEEDED
-                                               : VMIG_MIGRATION_PHASE_FAILED,
+                               f->local_job_ok ? VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED
+                                               : VMIG_MODEL_MIGRATION_PHASE_FAILED,
                                g_strdup(f->local_job_reason));
         else if (!f->local_job)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_RECONCILE, f->phase, NULL);
         return;
-    case VMIG_MIGRATION_PHASE_SUCCEEDED:
-    case VMIG_MIGRATION_PHASE_FAILED:
+    case VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED:
+    case VMIG_MODEL_MIGRATION_PHASE_FAILED:
         break;
     }
 }
@@ -268,8 +231,8 @@ vmig_migration_source(const VmigMigrationFacts *f, VmigMigrationDecision *d)
 static void
 vmig_migration_target(const VmigMigrationFacts *f, VmigMigrationDecision *d)
 {
-    gboolean succeeded =
-        f->phase == VMIG_MIGRATION_PHASE_SUCCEEDED || (f->state_completed && !f->state_failed);
+    gboolean succeeded = f->phase == VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED ||
+                         (f->state_completed && !f->state_failed);
 
     if (succeeded && !vmig_migration_eq(f->vmi_node, f->node)) {
         if (f->domain_here) {
@@ -282,7 +245,7 @@ vmig_migration_target(const VmigMigrationFacts *f, VmigMigrationDecision *d)
         }
         return;
     }
-    if (vmig_migration_phase_is_final(f->phase)) {
+    if (vmig_model_migration_phase_is_final(f->phase)) {
         if (f->local_resources)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_RELEASE, f->phase, NULL);
         return;
@@ -290,21 +253,21 @@ vmig_migration_target(const VmigMigrationFacts *f, VmigMigrationDecision *d)
     if (f->deleting) {
         /* While Running the source owns the outcome (it may be in post-copy, where
          * tearing down our side would lose the guest); before that we just leave. */
-        if (f->phase != VMIG_MIGRATION_PHASE_RUNNING && f->local_resources)
+        if (f->phase != VMIG_MODEL_MIGRATION_PHASE_RUNNING && f->local_resources)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_RELEASE, f->phase, NULL);
         return;
     }
     switch (f->phase) {
-    case VMIG_MIGRATION_PHASE_SCHEDULED:
+    case VMIG_MODEL_MIGRATION_PHASE_SCHEDULED:
         vmig_migration_set(d, VMIG_MIGRATION_ACTION_PREPARE_TARGET,
-                           VMIG_MIGRATION_PHASE_PREPARING_TARGET, NULL);
+                           VMIG_MODEL_MIGRATION_PHASE_PREPARING_TARGET, NULL);
         return;
-    case VMIG_MIGRATION_PHASE_PREPARING_TARGET:
-    case VMIG_MIGRATION_PHASE_TARGET_READY:
+    case VMIG_MODEL_MIGRATION_PHASE_PREPARING_TARGET:
+    case VMIG_MODEL_MIGRATION_PHASE_TARGET_READY:
         /* After a restart our listeners are gone: prepare again and republish. */
         if (!f->local_target)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_PREPARE_TARGET,
-                               VMIG_MIGRATION_PHASE_PREPARING_TARGET, NULL);
+                               VMIG_MODEL_MIGRATION_PHASE_PREPARING_TARGET, NULL);
         return;
     default:
         return;
@@ -326,7 +289,7 @@ vmig_migration_none(const VmigMigrationFacts *f, VmigMigrationDecision *d)
                            g_strdup_printf("VMI %s was deleted", vmig_migration_key(f)));
         return;
     }
-    if (vmig_migration_phase_is_final(f->phase) || f->deleting) {
+    if (vmig_model_migration_phase_is_final(f->phase) || f->deleting) {
         if (f->has_finalizer)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_RELEASE, f->phase, NULL);
         return;
@@ -338,7 +301,7 @@ vmig_migration_none(const VmigMigrationFacts *f, VmigMigrationDecision *d)
         d->wake_at_ms = deadline;
         return;
     }
-    vmig_migration_set(d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MIGRATION_PHASE_FAILED,
+    vmig_migration_set(d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MODEL_MIGRATION_PHASE_FAILED,
                        g_strdup_printf("VMI %s does not exist", vmig_migration_key(f)));
 }
 
