@@ -39,6 +39,7 @@ fake_server_new(FakeHandler handler, gpointer user_data)
 void
 fake_server_free(FakeServer *fake)
 {
+    g_clear_pointer(&fake->client, vmig_kube_client_unref);
     for (guint i = 0; i < fake->held->len; i++) {
         SoupServerMessage *m = fake->held->pdata[i];
         soup_message_body_complete(soup_server_message_get_response_body(m));
@@ -63,6 +64,7 @@ fake_client(FakeServer *fake)
     VmigKubeClient *c = vmig_kube_client_new(&cfg, &err);
     if (!c)
         g_error("client: %s", err->message);
+    fake->client = c;
     return c;
 }
 

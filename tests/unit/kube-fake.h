@@ -19,10 +19,12 @@ struct _FakeServer {
     GPtrArray *held;
     FakeHandler handler;
     gpointer user_data;
+    VmigKubeClient *client; /* from fake_client(); unreffed first when the fake is freed */
 };
 
 FakeServer *fake_server_new(FakeHandler handler, gpointer user_data);
 void fake_server_free(FakeServer *fake);
+/* A client for the fake, owned by it: its connections close before the server goes. */
 VmigKubeClient *fake_client(FakeServer *fake);
 /* Requests in the log whose line contains @needle. */
 guint fake_count(FakeServer *fake, const char *needle);

@@ -55,7 +55,7 @@ test_verbs_paths_and_bodies(void **state)
 {
     g_autoptr(GHashTable) bodies = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     FakeServer *fake = fake_server_new(verbs_handler, bodies);
-    g_autoptr(VmigKubeClient) c = fake_client(fake);
+    VmigKubeClient *c = fake_client(fake); /* owned by the fake */
     g_autoptr(JsonNode) obj =
         fake_parse("{\"metadata\":{\"name\":\"m2\",\"resourceVersion\":\"5\"}}");
     g_autoptr(JsonNode) patch = fake_parse("[{\"op\":\"test\",\"path\":\"/status/migrationState/"
@@ -138,7 +138,7 @@ test_errors_carry_code_reason_object(void **state)
 {
     g_autoptr(GHashTable) bodies = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     FakeServer *fake = fake_server_new(verbs_handler, bodies);
-    g_autoptr(VmigKubeClient) c = fake_client(fake);
+    VmigKubeClient *c = fake_client(fake); /* owned by the fake */
     g_autoptr(JsonNode) obj =
         fake_parse("{\"metadata\":{\"name\":\"mig1\",\"resourceVersion\":\"5\"}}");
     static const struct {
@@ -213,7 +213,7 @@ static void
 test_cancel(void **state)
 {
     FakeServer *fake = fake_server_new(hold_handler, NULL);
-    g_autoptr(VmigKubeClient) c = fake_client(fake);
+    VmigKubeClient *c = fake_client(fake); /* owned by the fake */
     g_autoptr(GCancellable) cancel = g_cancellable_new();
     g_timeout_add(100, cancel_later, cancel);
     g_autoptr(GError) err = NULL;
@@ -277,7 +277,7 @@ static void
 test_list_paging_with_continue(void **state)
 {
     FakeServer *fake = fake_server_new(paging_handler, NULL);
-    g_autoptr(VmigKubeClient) c = fake_client(fake);
+    VmigKubeClient *c = fake_client(fake); /* owned by the fake */
     VmigKubeRequest req = {.resource = VMIM, .namespace = "ns1", .limit = 2};
     Result r = {0};
     vmig_kube_list_all(c, &req, NULL, result_cb, &r);
@@ -339,8 +339,9 @@ test_token_reload_on_401_and_periodic(void **state)
     assert_true(g_file_set_contents(tok, "old-token\n", -1, NULL));
     VmigKubeConfig cfg = {.server = fake->url, .token_file = tok};
     g_autoptr(GError) err = NULL;
-    g_autoptr(VmigKubeClient) c = vmig_kube_client_new(&cfg, &err);
+    VmigKubeClient *c = vmig_kube_client_new(&cfg, &err);
     assert_non_null(c);
+    fake->client = c;
     VmigKubeRequest req = {.resource = vmig_kube_resource(VMIG_KUBE_NODE), .name = "node-a"};
 
     /* the token rotated on disk; the first request still carries the old one -> 401 ->
@@ -486,7 +487,7 @@ test_b04_conflict_regets_and_keeps_other_writer(void **state)
 {
     VmiStore s = {.live = fake_parse(vmi_500), .rv = 500, .other_writer_before_first_put = TRUE};
     FakeServer *fake = fake_server_new(store_handler, &s);
-    g_autoptr(VmigKubeClient) c = fake_client(fake);
+    VmigKubeClient *c = fake_client(fake);            /* owned by the fake */
     g_autoptr(JsonNode) cached = fake_parse(vmi_500); /* step 1: the cache at rv 500 */
     Progress p = {.migration_uid = "m-1"};
     g_autoptr(GError) err = NULL;
@@ -520,7 +521,7 @@ test_b04_stale_cache_write_fails_and_mutation_refuses(void **state)
         "510");
     g_autofree char *before = json_to_string(s.live, FALSE);
     FakeServer *fake = fake_server_new(store_handler, &s);
-    g_autoptr(VmigKubeClient) c = fake_client(fake);
+    VmigKubeClient *c = fake_client(fake); /* owned by the fake */
     g_autoptr(JsonNode) cached = fake_parse(
         "{\"metadata\":{\"name\":\"vm1\",\"namespace\":\"ns1\",\"resourceVersion\":\"500\"},"
         "\"status\":{\"nodeName\":\"node-a\"}}");
@@ -552,7 +553,7 @@ test_b04_bounded_attempts(void **state)
 {
     VmiStore s = {.live = fake_parse(vmi_500), .rv = 500, .other_writer_always = TRUE};
     FakeServer *fake = fake_server_new(store_handler, &s);
-    g_autoptr(VmigKubeClient) c = fake_client(fake);
+    VmigKubeClient *c = fake_client(fake); /* owned by the fake */
     Progress p = {.migration_uid = "m-1"};
     g_autoptr(GError) err = NULL;
     assert_null(vmig_kube_mutate_sync(c, VMI, "ns1", "vm1", TRUE, NULL, 0, set_progress, &p, &err));
@@ -599,8 +600,8 @@ test_events_aggregate_repeats(void **state)
 {
     EventStore es = {.bodies = g_ptr_array_new_with_free_func(g_free)};
     FakeServer *fake = fake_server_new(event_handler, &es);
-    g_autoptr(VmigKubeClient) c = fake_client(fake);
-    g_autoptr(VmigKubeRecorder) rec = vmig_kube_recorder_new(c, "vmigrated", "node-a", 0);
+    VmigKubeClient *c = fake_client(fake); /* owned by the fake */
+    VmigKubeRecorder *rec = vmig_kube_recorder_new(c, "vmigrated", "node-a", 0);
     g_autoptr(JsonNode) vmim = fake_parse(
         "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachineInstanceMigration\","
         "\"metadata\":{\"name\":\"mig1\",\"namespace\":\"ns1\",\"uid\":\"u-mig1\","
@@ -643,6 +644,7 @@ test_events_aggregate_repeats(void **state)
     assert_int_equal(json_object_get_int_member(json_node_get_object(r[3].result), "count"), 1);
     for (int i = 0; i < 4; i++)
         json_node_unref(r[i].result);
+    vmig_kube_recorder_free(rec);
     g_ptr_array_unref(es.bodies);
     fake_server_free(fake);
 }
