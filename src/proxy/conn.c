@@ -220,8 +220,15 @@ vmig_proxy_leg_read(VmigProxyConn *conn, int l, char *buf, size_t len, GError **
             return -1;
         }
         /* A peer's FIN without close_notify could be a truncation attack: fail. */
-        *error = g_error_new(VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_RESET, "TLS read: %s",
-                             gnutls_strerror((int)n));
+        int e = errno;
+        if (n == GNUTLS_E_FATAL_ALERT_RECEIVED)
+            *error = g_error_new(VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_TLS,
+                                 "TLS read: peer sent alert '%s' (it refused us)",
+                                 gnutls_alert_get_name(gnutls_alert_get(leg->tls)));
+        else
+            *error = g_error_new(VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_RESET, "TLS read: %s%s%s",
+                                 gnutls_strerror((int)n), n == GNUTLS_E_PULL_ERROR ? ": " : "",
+                                 n == GNUTLS_E_PULL_ERROR ? g_strerror(e) : "");
         return -2;
     }
     ssize_t n = read(leg->fd, buf, len);
@@ -487,6 +494,7 @@ vmig_proxy_conn_after_handshake(VmigProxyConn *conn)
         if (gnutls_server_name_get(conn->leg[0].tls, name, &len, &type, 0) < 0 ||
             type != GNUTLS_NAME_DNS || len != strlen(mig->uid) ||
             g_ascii_strncasecmp(name, mig->uid, len) != 0) {
+            (void)gnutls_alert_send(conn->leg[0].tls, GNUTLS_AL_FATAL, GNUTLS_A_ACCESS_DENIED);
             vmig_proxy_conn_refuse(conn, "TLS server name is not this port's migration UID");
             return;
         }
@@ -526,6 +534,8 @@ vmig_proxy_conn_handshake(VmigProxyConn *conn)
     }
     if (!reason)
         reason = g_strdup_printf("TLS handshake: %s", gnutls_strerror(rc));
+    /* Best effort (non-blocking): tells the peer why, so its log names the reason. */
+    (void)gnutls_alert_send_appropriate(conn->leg[l].tls, rc);
     if (conn->mig->is_target)
         vmig_proxy_conn_refuse(conn, reason);
     else
