@@ -174,6 +174,7 @@ vmig_ctl_proxy(int argc, char **argv)
         ctx, "The target prints its port map (targetDirectMigrationNodePorts) as JSON on stdout;\n"
              "pass it to the source with --ports. Both stop on SIGINT/SIGTERM.\n");
     g_autoptr(GError) err = NULL;
+    g_autoptr(VmigProxy) proxy = NULL;
     int rc = 2;
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         fprintf(stderr, "vmigratectl proxy: %s\n", err->message);
@@ -185,7 +186,7 @@ vmig_ctl_proxy(int argc, char **argv)
     }
     VmigProxyConfig cfg = {
         .cert_file = o.cert, .key_file = o.key, .ca_file = o.ca, .disable_tls = o.disable_tls};
-    g_autoptr(VmigProxy) proxy = vmig_proxy_new(&cfg, &err);
+    proxy = vmig_proxy_new(&cfg, &err);
     if (!proxy) {
         fprintf(stderr, "vmigratectl proxy: %s\n", err->message);
         rc = 2;
