@@ -40,7 +40,8 @@ typedef enum {
 
 /* Result of virConnectCompareHypervisorCPU as the pure layer sees it. */
 typedef enum {
-    VMIG_CAPABILITY_CPU_COMPARE_NOT_RUN, /* no libvirt answer (captured XML): derive from features */
+    VMIG_CAPABILITY_CPU_COMPARE_NOT_RUN, /* no libvirt answer (captured XML): derive from features
+                                          */
     VMIG_CAPABILITY_CPU_COMPARE_INCOMPATIBLE, /* VIR_CPU_COMPARE_INCOMPATIBLE */
     VMIG_CAPABILITY_CPU_COMPARE_IDENTICAL,    /* VIR_CPU_COMPARE_IDENTICAL */
     VMIG_CAPABILITY_CPU_COMPARE_SUPERSET,     /* VIR_CPU_COMPARE_SUPERSET */
@@ -389,8 +390,7 @@ const VmigCapabilityResult *vmig_capability_select(VmigCapabilityResult *const *
  *
  * Returns: (transfer full) (nullable): the new XML, or NULL with VMIG_CAPABILITY_ERROR_XML.
  */
-char *vmig_capability_destination_xml(const char *domain_xml, const char *emulator,
-                                      GError **error);
+char *vmig_capability_destination_xml(const char *domain_xml, const char *emulator, GError **error);
 
 /* ---- I/O against libvirt --------------------------------------------------------------- */
 
@@ -428,7 +428,6 @@ void vmig_capability_source_clear(VmigCapabilitySource *source);
 VmigCapabilityResult *vmig_capability_check(virConnectPtr target_conn, const char *target_node,
                                             const char *domain_xml,
                                             const VmigCapabilitySource *source,
-                                            const VmigCapabilityOptions *options,
-                                            GError **error);
+                                            const VmigCapabilityOptions *options, GError **error);
 
 G_END_DECLS

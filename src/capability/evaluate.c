@@ -17,12 +17,12 @@ static const char *const vmig_capability_component_names[] = {
 };
 
 typedef enum {
-    VMIG_CAPABILITY_RELATION_ANY,              /* the ranges alone decide */
+    VMIG_CAPABILITY_RELATION_ANY,                /* the ranges alone decide */
     VMIG_CAPABILITY_RELATION_TARGET_OLDER_MAJOR, /* and the target's major < the source's */
 } VmigCapabilityRelation;
 
-#define VMIG_V(major, minor, micro)                                                            \
-    ((guint64)(major) * 1000000 + (guint64)(minor) * 1000 + (guint64)(micro))
+#define VMIG_V(major, minor, micro)                                                                \
+    ((guint64)(major)*1000000 + (guint64)(minor)*1000 + (guint64)(micro))
 #define VMIG_V_ANY_LO 0
 #define VMIG_V_ANY_HI G_MAXUINT64
 
@@ -237,8 +237,8 @@ vmig_capability_check_cpu(const VmigCapabilityDomain *guest, const VmigCapabilit
 
     const VmigCapabilityCpu *g = target->guest_cpu_expanded ? target->guest_cpu_expanded : cpu;
     const VmigCapabilityCpu *t = target->target_cpu_expanded ? target->target_cpu_expanded
-                                 : target->domcaps          ? target->domcaps->host_model
-                                                            : NULL;
+                                 : target->domcaps           ? target->domcaps->host_model
+                                                             : NULL;
     g_autoptr(GPtrArray) missing = vmig_capability_cpu_missing_features(g, t);
     const char *model = cpu->model ? cpu->model : "(no model)";
     gboolean refuse;
@@ -276,8 +276,7 @@ vmig_capability_check_cpu(const VmigCapabilityDomain *guest, const VmigCapabilit
                         g_strdup_printf("guest CPU %s is not provided by %s: missing features %s",
                                         model, target->node, list));
         for (guint i = 0; i < missing->len; i++)
-            g_ptr_array_add(result->missing_cpu_features,
-                            g_strdup(g_ptr_array_index(missing, i)));
+            g_ptr_array_add(result->missing_cpu_features, g_strdup(g_ptr_array_index(missing, i)));
     } else {
         g_ptr_array_add(result->reasons,
                         g_strdup_printf("guest CPU %s is not provided by %s: %s", model,
@@ -320,15 +319,14 @@ vmig_capability_host_emulator(const VmigCapabilityHost *host, const char *arch)
 }
 
 static void
-vmig_capability_check_machine(const VmigCapabilityDomain *guest,
-                              const VmigCapabilityTarget *target, VmigCapabilityResult *result)
+vmig_capability_check_machine(const VmigCapabilityDomain *guest, const VmigCapabilityTarget *target,
+                              VmigCapabilityResult *result)
 {
     const VmigCapabilityMachine *m = vmig_capability_host_find_machine(
         target->caps, guest->arch, guest->virt_type, guest->machine);
     if (!m) {
-        g_ptr_array_add(result->reasons,
-                        g_strdup_printf("machine type %s not supported on %s", guest->machine,
-                                        target->node));
+        g_ptr_array_add(result->reasons, g_strdup_printf("machine type %s not supported on %s",
+                                                         guest->machine, target->node));
     } else if (m->canonical && strcmp(m->canonical, guest->machine) != 0) {
         /* An alias names a different versioned machine on each QEMU release. */
         g_ptr_array_add(result->reasons,
@@ -360,6 +358,13 @@ vmig_capability_same_uuid(const char *a, const char *b)
         if (*p != '-')
             g_string_append_c(y, g_ascii_tolower(*p));
     return x->len > 0 && g_string_equal(x, y);
+}
+
+/* "100.0 MiB": one unit everywhere, ASCII only (g_format_size uses a no-break space). */
+static char *
+vmig_capability_mib(guint64 bytes)
+{
+    return g_strdup_printf("%.1f MiB", (double)bytes / (1024.0 * 1024.0));
 }
 
 void
@@ -402,9 +407,9 @@ vmig_capability_evaluate(const VmigCapabilityDomain *guest, const VmigCapability
     /* 1. target != source: by node name and by libvirt host UUID (two names can share a host;
      * libvirt itself refuses "Attempt to migrate guest to the same host"). */
     if (source->node && g_strcmp0(source->node, target->node) == 0)
-        g_ptr_array_add(r->reasons,
-                        g_strdup_printf("target is the source: node name %s is the source node",
-                                        target->node));
+        g_ptr_array_add(
+            r->reasons,
+            g_strdup_printf("target is the source: node name %s is the source node", target->node));
     const char *dst_uuid = target->caps ? target->caps->host_uuid : NULL;
     if (vmig_capability_same_uuid(source->host_uuid, dst_uuid))
         g_ptr_array_add(r->reasons,
@@ -427,11 +432,9 @@ vmig_capability_evaluate(const VmigCapabilityDomain *guest, const VmigCapability
 
     /* 5. memory */
     if (target->free_memory_bytes < r->required_memory_bytes) {
-        g_autofree char *free_s =
-            g_format_size_full(target->free_memory_bytes, G_FORMAT_SIZE_IEC_UNITS);
-        g_autofree char *mem_s = g_format_size_full(guest->memory_bytes, G_FORMAT_SIZE_IEC_UNITS);
-        g_autofree char *ovh_s =
-            g_format_size_full(options->memory_overhead_bytes, G_FORMAT_SIZE_IEC_UNITS);
+        g_autofree char *free_s = vmig_capability_mib(target->free_memory_bytes);
+        g_autofree char *mem_s = vmig_capability_mib(guest->memory_bytes);
+        g_autofree char *ovh_s = vmig_capability_mib(options->memory_overhead_bytes);
         g_ptr_array_add(r->reasons,
                         g_strdup_printf("free memory on %s is %s (%" G_GUINT64_FORMAT
                                         " bytes), less than the guest memory %s plus overhead "

@@ -152,8 +152,8 @@ vmig_capability_check(virConnectPtr target_conn, const char *target_node, const 
     g_autoptr(VmigCapabilityDomain) guest = vmig_capability_domain_parse(domain_xml, error);
     if (!guest)
         return NULL;
-    g_autoptr(VmigCapabilityHost) host = vmig_capability_query_host(target_conn, target_node,
-                                                                    error);
+    g_autoptr(VmigCapabilityHost) host =
+        vmig_capability_query_host(target_conn, target_node, error);
     if (!host)
         return NULL;
     VmigCapabilityTarget t = {.node = target_node, .caps = host};
@@ -169,8 +169,8 @@ vmig_capability_check(virConnectPtr target_conn, const char *target_node, const 
 
     /* Ask for the guest's machine only when the target offers it: libvirt refuses domain
      * capabilities and CPU comparison for an unknown machine, and that refusal is ours to word. */
-    const VmigCapabilityMachine *m = vmig_capability_host_find_machine(
-        host, guest->arch, guest->virt_type, guest->machine);
+    const VmigCapabilityMachine *m =
+        vmig_capability_host_find_machine(host, guest->arch, guest->virt_type, guest->machine);
     const char *machine = (m && !m->canonical) ? guest->machine : NULL;
 
     g_autoptr(VmigCapabilityDomcaps) domcaps = NULL;
@@ -203,8 +203,7 @@ vmig_capability_check(virConnectPtr target_conn, const char *target_node, const 
                                                 guest->virt_type, cpu->xml,
                                                 VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE);
         if (rc < 0 && virGetLastErrorCode() != VIR_ERR_CPU_INCOMPATIBLE) {
-            vmig_capability_set_libvirt_error(error, "virConnectCompareHypervisorCPU",
-                                              target_node);
+            vmig_capability_set_libvirt_error(error, "virConnectCompareHypervisorCPU", target_node);
             return NULL;
         }
         switch (rc) {

@@ -10,7 +10,7 @@
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
 
-G_DEFINE_QUARK(vmig-capability-error-quark, vmig_capability_error)
+G_DEFINE_QUARK(vmig - capability - error - quark, vmig_capability_error)
 
 static const char *const vmig_capability_cpu_mode_names[] = {
     [VMIG_CAPABILITY_CPU_MODE_NONE] = "none",
@@ -71,8 +71,7 @@ static xmlDoc *
 vmig_capability_xml_read(const char *xml, const char *what, GError **error)
 {
     if (!xml || !*xml) {
-        g_set_error(error, VMIG_CAPABILITY_ERROR, VMIG_CAPABILITY_ERROR_XML, "%s: empty XML",
-                    what);
+        g_set_error(error, VMIG_CAPABILITY_ERROR, VMIG_CAPABILITY_ERROR_XML, "%s: empty XML", what);
         return NULL;
     }
     size_t len = strlen(xml);
@@ -82,8 +81,8 @@ vmig_capability_xml_read(const char *xml, const char *what, GError **error)
         return NULL;
     }
     /* NOERROR/NOWARNING: libxml2 would print to stderr; the error goes to the GError. */
-    xmlDoc *doc = xmlReadMemory(xml, (int)len, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
-                                                                 XML_PARSE_NOWARNING);
+    xmlDoc *doc = xmlReadMemory(xml, (int)len, NULL, NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc) {
         const xmlError *e = xmlGetLastError();
         g_autofree char *msg = g_strdup(e && e->message ? e->message : "parse error");
@@ -245,8 +244,7 @@ vmig_capability_cpu_from_node(xmlXPathContext *ctx, xmlNode *node, VmigCapabilit
         }
         if (!known) {
             g_set_error(error, VMIG_CAPABILITY_ERROR, VMIG_CAPABILITY_ERROR_XML,
-                        "%s: <cpu><feature name='%s'> has unknown policy '%s'", what, name,
-                        policy);
+                        "%s: <cpu><feature name='%s'> has unknown policy '%s'", what, name, policy);
             return NULL;
         }
         if (req)
@@ -334,8 +332,8 @@ vmig_capability_domain_free(VmigCapabilityDomain *domain)
 }
 
 static gboolean
-vmig_capability_parse_memory(const char *what, const char *value, const char *unit,
-                             guint64 *out, GError **error)
+vmig_capability_parse_memory(const char *what, const char *value, const char *unit, guint64 *out,
+                             GError **error)
 {
     guint64 factor = 0;
     const char *u = unit ? unit : "KiB";
@@ -353,8 +351,7 @@ vmig_capability_parse_memory(const char *what, const char *value, const char *un
     if (!value || !g_ascii_string_to_unsigned(value, 10, 1, G_MAXUINT64, &n, &perr) ||
         n > G_MAXUINT64 / factor) {
         g_set_error(error, VMIG_CAPABILITY_ERROR, VMIG_CAPABILITY_ERROR_XML,
-                    "%s: <memory> '%s' is not a positive size in %s", what,
-                    value ? value : "", u);
+                    "%s: <memory> '%s' is not a positive size in %s", what, value ? value : "", u);
         return FALSE;
     }
     *out = n * factor;
@@ -582,11 +579,11 @@ vmig_capability_domcaps_parse(const char *xml, GError **error)
     g_autofree char *pt =
         vmig_capability_xpath_string(ctx, root, "./cpu/mode[@name='host-passthrough']/@supported");
     dc->host_passthrough_supported = g_strcmp0(pt, "yes") == 0;
-    xmlNode *hm = vmig_capability_xpath_node(ctx, root,
-                                             "./cpu/mode[@name='host-model'][@supported='yes']");
+    xmlNode *hm =
+        vmig_capability_xpath_node(ctx, root, "./cpu/mode[@name='host-model'][@supported='yes']");
     if (hm) {
-        dc->host_model = vmig_capability_cpu_from_node(
-            ctx, hm, VMIG_CAPABILITY_CPU_MODE_CUSTOM, "domain capabilities host-model", error);
+        dc->host_model = vmig_capability_cpu_from_node(ctx, hm, VMIG_CAPABILITY_CPU_MODE_CUSTOM,
+                                                       "domain capabilities host-model", error);
         if (!dc->host_model)
             return NULL;
     }
@@ -635,8 +632,7 @@ vmig_capability_destination_xml(const char *domain_xml, const char *emulator, GE
     if (g_strcmp0(after->emulator, emulator) != 0 ||
         g_strcmp0(after->machine, before->machine) != 0) {
         g_set_error(error, VMIG_CAPABILITY_ERROR, VMIG_CAPABILITY_ERROR_XML,
-                    "%s: the <emulator> text is not the <devices><emulator> element",
-                    before->name);
+                    "%s: the <emulator> text is not the <devices><emulator> element", before->name);
         return NULL;
     }
     return g_steal_pointer(&result);
