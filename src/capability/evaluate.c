@@ -26,7 +26,10 @@ typedef enum {
 #define VMIG_V_ANY_LO 0
 #define VMIG_V_ANY_HI G_MAXUINT64
 
-/* Pairs known not to work. A row matches when the source version is in [src_lo, src_hi), the
+/* Pairs known not to work (docs/capability.md explains each row). The QEMU rule is our
+ * conservative choice: forward migration is what QEMU and the distributions support, backward
+ * across a major release is best effort. libvirt 6.8.0 added migration over UNIX sockets.
+ * A row matches when the source version is in [src_lo, src_hi), the
  * target version in [dst_lo, dst_hi) and the relation holds. Add a pair: add a row. */
 static const struct {
     VmigCapabilityComponent component;
