@@ -182,6 +182,9 @@ typedef struct {
  * @free_memory_bytes: virNodeGetFreeMemory of the target
  * @cpu_compare: the answer of virConnectCompareHypervisorCPU, or NOT_RUN
  * @cpu_compare_message: (nullable): libvirt's message when INCOMPATIBLE
+ * @domcaps_refusal: (nullable): why the target hypervisor offers no domain capabilities for
+ *   the guest's arch, virt type and machine (libvirt's message; e.g. KVM absent); when set it is
+ *   a refusal and the CPU is not checked
  * @guest_cpu_expanded, @target_cpu_expanded: (nullable): the guest CPU and the target's
  *   host-model CPU with every feature of their models listed (virConnectBaselineCPU with
  *   VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES); when NULL the unexpanded definitions are used
@@ -195,6 +198,7 @@ typedef struct {
     guint64 free_memory_bytes;
     VmigCapabilityCpuCompare cpu_compare;
     const char *cpu_compare_message;
+    const char *domcaps_refusal;
     const VmigCapabilityCpu *guest_cpu_expanded;
     const VmigCapabilityCpu *target_cpu_expanded;
 } VmigCapabilityTarget;

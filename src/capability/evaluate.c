@@ -430,8 +430,15 @@ vmig_capability_evaluate(const VmigCapabilityDomain *guest, const VmigCapability
     /* 3. exact machine type and the target's emulator */
     vmig_capability_check_machine(guest, target, r);
 
-    /* 4. CPU */
-    vmig_capability_check_cpu(guest, source, target, options, r);
+    /* 4. the hypervisor (virt type) itself, then the CPU */
+    if (target->domcaps_refusal)
+        g_ptr_array_add(r->reasons,
+                        g_strdup_printf("virt type %s for arch %s and machine type %s is not "
+                                        "offered on %s: %s",
+                                        guest->virt_type, guest->arch, guest->machine, target->node,
+                                        target->domcaps_refusal));
+    else
+        vmig_capability_check_cpu(guest, source, target, options, r);
 
     /* 5. memory */
     if (target->free_memory_bytes < r->required_memory_bytes) {

@@ -25,6 +25,25 @@ vmig_capability_free_libvirt_string(char *s)
 typedef char VmigLibvirtString;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigLibvirtString, vmig_capability_free_libvirt_string)
 
+/* libvirt errors that mean "this host cannot do that" (a refusal) rather than a failed query.
+ * One table, so a newly seen code is one row. */
+static const int vmig_capability_refusal_codes[] = {
+    VIR_ERR_CONFIG_UNSUPPORTED,
+    VIR_ERR_OPERATION_UNSUPPORTED,
+    VIR_ERR_NO_SUPPORT,
+    VIR_ERR_INVALID_ARG,
+};
+
+static gboolean
+vmig_capability_is_refusal(int code)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(vmig_capability_refusal_codes); i++) {
+        if (vmig_capability_refusal_codes[i] == code)
+            return TRUE;
+    }
+    return FALSE;
+}
+
 static VmigCapabilityHost *
 vmig_capability_query_host(virConnectPtr conn, const char *node, GError **error)
 {
@@ -174,18 +193,20 @@ vmig_capability_check(virConnectPtr target_conn, const char *target_node, const 
     const char *machine = (m && !m->canonical) ? guest->machine : NULL;
 
     g_autoptr(VmigCapabilityDomcaps) domcaps = NULL;
+    g_autofree char *domcaps_refusal = NULL;
     g_autoptr(VmigLibvirtString) dc_xml = virConnectGetDomainCapabilities(
         target_conn, NULL, guest->arch, machine, guest->virt_type, 0);
     if (dc_xml) {
         domcaps = vmig_capability_domcaps_parse(dc_xml, error);
         if (!domcaps)
             return NULL;
-    } else if (machine) {
+    } else if (vmig_capability_is_refusal(virGetLastErrorCode())) {
+        /* e.g. a kvm guest and a target without KVM: the target cannot take it */
+        domcaps_refusal = g_strdup(virGetLastErrorMessage());
+        t.domcaps_refusal = domcaps_refusal;
+    } else {
         vmig_capability_set_libvirt_error(error, "virConnectGetDomainCapabilities", target_node);
         return NULL;
-    } else {
-        g_debug("no domain capabilities for %s/%s on %s: %s", guest->arch, guest->virt_type,
-                target_node, virGetLastErrorMessage());
     }
     t.domcaps = domcaps;
 
@@ -196,7 +217,7 @@ vmig_capability_check(virConnectPtr target_conn, const char *target_node, const 
     g_autoptr(VmigCapabilityCpu) guest_e = NULL;
     g_autoptr(VmigCapabilityCpu) target_e = NULL;
     const VmigCapabilityCpu *cpu = guest->cpu;
-    if (cpu && cpu->model &&
+    if (!domcaps_refusal && cpu && cpu->model &&
         (cpu->mode == VMIG_CAPABILITY_CPU_MODE_CUSTOM ||
          cpu->mode == VMIG_CAPABILITY_CPU_MODE_HOST_MODEL)) {
         int rc = virConnectCompareHypervisorCPU(target_conn, NULL, guest->arch, machine,

@@ -255,6 +255,32 @@ test_captured_b08_domain_refused(void **state)
     assert_non_null(strstr(dst, "machine='pc-q35-rhel8.2.0'"));
 }
 
+/* The captured domain as an "hvf" guest (macOS' accelerator, which libvirt's QEMU driver knows
+ * and no Linux host offers): the refusal names the virt type; it is not an I/O error. */
+static void
+test_captured_unsupported_virt_type_refused(void **state)
+{
+    (void)state;
+    const char *root = g_getenv("VMIG_SOURCE_ROOT");
+    g_autofree char *path = g_build_filename(root ? root : ".", "tests", "data", "capability",
+                                             "b08-vm1-running.xml", NULL);
+    g_autofree char *xml = NULL;
+    assert_true(g_file_get_contents(path, &xml, NULL, NULL));
+    g_autofree char *hvf_xml = replace(xml, "<domain type='kvm'>", "<domain type='hvf'>");
+    VmigCapabilitySource other = {.node = (char *)"node-x"};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmigCapabilityResult) r =
+        vmig_capability_check(conn, "node-a", hvf_xml, &other, NULL, &err);
+    if (!r)
+        fail_msg("error instead of a refusal: %s", err->message);
+    g_autofree char *reasons = join(r->reasons);
+    fprintf(stderr, "hvf guest: %s\n", reasons);
+    assert_false(r->eligible);
+    assert_non_null(strstr(reasons, "machine type pc-q35-rhel8.2.0 not supported on node-a"));
+    assert_non_null(strstr(reasons, "virt type hvf for arch x86_64 and machine type "
+                                    "pc-q35-rhel8.2.0 is not offered on node-a: "));
+}
+
 static void
 test_memory_and_bad_input(void **state)
 {
@@ -290,6 +316,7 @@ main(void)
         cmocka_unit_test(test_other_node_accepted),
         cmocka_unit_test(test_missing_feature_refused),
         cmocka_unit_test(test_captured_b08_domain_refused),
+        cmocka_unit_test(test_captured_unsupported_virt_type_refused),
         cmocka_unit_test(test_memory_and_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

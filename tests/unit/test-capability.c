@@ -779,6 +779,28 @@ test_machine_alias_and_arch(void **state)
 
 /* ---- versions, identity, memory -------------------------------------------------------- */
 
+/* The target hypervisor offers nothing for the guest's virt type (e.g. kvm without KVM). */
+static void
+test_domcaps_refusal(void **state)
+{
+    (void)state;
+    g_autoptr(VmigCapabilityDomain) guest = load_domain("b08-vm1-running.xml");
+    g_autoptr(VmigCapabilityHost) caps = load_caps("b08-node-c-caps.xml");
+    VmigCapabilitySource src = {.node = (char *)"node-a"};
+    VmigCapabilityTarget t = {.node = "node-c",
+                              .caps = caps,
+                              .free_memory_bytes = 64 * GIB,
+                              .domcaps_refusal = "unsupported configuration: KVM is not "
+                                                 "supported on this host"};
+    g_autoptr(VmigCapabilityResult) r = vmig_capability_evaluate(guest, &src, &t, NULL);
+    g_autofree char *reasons = join(r->reasons);
+    /* one reason: the CPU is not checked against a hypervisor that cannot run the guest */
+    assert_string_equal(reasons, "virt type kvm for arch x86_64 and machine type pc-q35-rhel8.2.0 "
+                                 "is not offered on node-c: unsupported configuration: KVM is not "
+                                 "supported on this host");
+    assert_string_equal(r->target_emulator, "/usr/libexec/qemu-kvm"); /* from capabilities */
+}
+
 static void
 test_version_table(void **state)
 {
@@ -931,6 +953,7 @@ main(void)
         cmocka_unit_test(test_b08_destination_xml),
         cmocka_unit_test(test_destination_xml_errors),
         cmocka_unit_test(test_machine_alias_and_arch),
+        cmocka_unit_test(test_domcaps_refusal),
         cmocka_unit_test(test_version_table),
         cmocka_unit_test(test_target_is_source),
         cmocka_unit_test(test_free_memory),
