@@ -156,7 +156,9 @@ typedef struct {
 
 /**
  * VmigCapabilitySource:
- * Facts about the source side, given by the caller (the source daemon sends them).
+ * Facts about the source side, given by the caller (the source daemon sends them). The fields
+ * are owned (free with vmig_capability_source_clear) when vmig_capability_source_query filled
+ * them; a caller that fills the struct itself keeps ownership of what it put in.
  * @node: the source node name (Kubernetes Node name)
  * @host_uuid: (nullable): the source libvirt's host UUID (capabilities <host><uuid>)
  * @host_cpu: (nullable): the source host CPU (capabilities <host><cpu>); needed only for
@@ -427,7 +429,8 @@ void vmig_capability_source_clear(VmigCapabilitySource *source);
  * evaluates. A refusal is a result, not an error.
  *
  * Returns: (transfer full) (nullable): the verdict, or NULL with VMIG_CAPABILITY_ERROR_XML (bad
- *   domain XML) or VMIG_CAPABILITY_ERROR_LIBVIRT (a query failed; names call and node).
+ *   domain or capabilities XML), VMIG_CAPABILITY_ERROR_LIBVIRT (a query failed; names call and
+ *   node) or VMIG_CAPABILITY_ERROR_INVALID (NULL connection, node or source).
  */
 VmigCapabilityResult *vmig_capability_check(virConnectPtr target_conn, const char *target_node,
                                             const char *domain_xml,

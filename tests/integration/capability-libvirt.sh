@@ -17,6 +17,7 @@ cleanup() {
     if [[ ${KEEP_STATE:-0} == 1 ]]; then echo "state kept in $dir" >&2; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT # so that a meson timeout still stops the daemon
 t0=$(date +%s%N)
 vmig_libvirtd_start "$dir" 11111111-aaaa-4aaa-8aaa-00000000000a node-a || exit 1
 echo "libvirtd up in $((($(date +%s%N) - t0) / 1000000)) ms: $VMIG_LIBVIRTD_URI" >&2
