@@ -118,8 +118,10 @@ vmig_model_quantity_parse(const char *text, const char *field, VmigModelQuantity
         negative = s[0] == '-';
         pos++;
     }
+    gsize zeros_start = pos;
     while (pos < end && s[pos] == '0')
         pos++;
+    gboolean saw_digit = pos > zeros_start;
     gsize num_start = pos;
     while (pos < end && is_digit(s[pos]))
         pos++;
@@ -132,6 +134,7 @@ vmig_model_quantity_parse(const char *text, const char *field, VmigModelQuantity
             pos++;
         denom_len = pos - denom_start;
     }
+    saw_digit |= num_len > 0 || denom_len > 0;
     gsize suffix_start = pos;
     while (pos < end && strchr("eEinumkKMGTP", s[pos]))
         pos++;
@@ -143,6 +146,12 @@ vmig_model_quantity_parse(const char *text, const char *field, VmigModelQuantity
         return quantity_error(error, VMIG_MODEL_ERROR_INVALID, field, text,
                               "does not match ^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$");
 
+    /* The documented grammar needs a digit ("-", "." and "e3" are not numbers); apimachinery's
+     * scanner alone would read them as 0. */
+    if (!saw_digit)
+        return quantity_error(error, VMIG_MODEL_ERROR_INVALID, field, text,
+                              "has no digits; quantities must match "
+                              "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$");
     int base10 = 0, base2 = 0;
     VmigModelQuantityFormat format;
     if (!interpret_suffix(s + suffix_start, end - suffix_start, &base10, &base2, &format))
