@@ -66,7 +66,7 @@ static const OptSpec vmig_agentconfig_options[] = {
      "progress is written to the objects at most this often"},
     {"abort-wait-ms", OPT_MS, "30000", NULL, F(abort_wait_ms), "MS",
      "bounded wait for an aborted libvirt job to end"},
-    {"http-address", OPT_STRING, "127.0.0.1:8443", NULL, F(http_address), "HOST:PORT",
+    {"http-address", OPT_STRING, "", NULL, F(http_address), "HOST:PORT",
      "serve /healthz, /readyz and /metrics here (empty: off)"},
     {"log-format", OPT_STRING, "text", NULL, F(log_format), "text|json", "log line format"},
     {"verbose", OPT_BOOL, "false", NULL, F(verbose), NULL, "log debug and info records"},
