@@ -361,7 +361,8 @@ GPtrArray *vmig_capability_version_refusals(const char *source_node, const char 
  * @options: (nullable): NULL for the defaults (no host-passthrough, default overhead)
  *
  * The pure decision: target is not the source (node name, libvirt host UUID), version table,
- * exact machine type offered, CPU accepted (the libvirt comparison when run, else the derived
+ * exact machine type offered, the guest's virt type offered (@target's domcaps_refusal), CPU
+ * accepted (the libvirt comparison when run, else the derived
  * missing features; host-passthrough only when allowed and the host CPUs are identical), free
  * memory covers guest memory plus overhead.
  *

@@ -244,34 +244,26 @@ vmig_capability_check_cpu(const VmigCapabilityDomain *guest, const VmigCapabilit
                                                              : NULL;
     g_autoptr(GPtrArray) missing = vmig_capability_cpu_missing_features(g, t);
     const char *model = cpu->model ? cpu->model : "(no model)";
-    gboolean refuse;
-    switch (target->cpu_compare) {
-    case VMIG_CAPABILITY_CPU_COMPARE_IDENTICAL:
-    case VMIG_CAPABILITY_CPU_COMPARE_SUPERSET:
+    gboolean libvirt_refused = target->cpu_compare == VMIG_CAPABILITY_CPU_COMPARE_INCOMPATIBLE;
+    if (target->cpu_compare == VMIG_CAPABILITY_CPU_COMPARE_IDENTICAL ||
+        target->cpu_compare == VMIG_CAPABILITY_CPU_COMPARE_SUPERSET)
         return; /* libvirt's own comparison is authoritative */
-    case VMIG_CAPABILITY_CPU_COMPARE_INCOMPATIBLE:
-        refuse = TRUE;
-        break;
-    case VMIG_CAPABILITY_CPU_COMPARE_NOT_RUN:
-    default:
-        if (!t) {
-            g_ptr_array_add(result->reasons,
-                            g_strdup_printf("guest CPU %s cannot be checked on %s: the target "
-                                            "reports no host-model CPU",
-                                            model, target->node));
-            return;
-        }
-        if (cpu->vendor && t->vendor && strcmp(cpu->vendor, t->vendor) != 0) {
-            g_ptr_array_add(result->reasons,
-                            g_strdup_printf("guest CPU %s of vendor %s is not provided by %s: "
-                                            "its host CPU vendor is %s",
-                                            model, cpu->vendor, target->node, t->vendor));
-            return;
-        }
-        refuse = missing->len > 0;
-        break;
+    if (!t && !libvirt_refused) {
+        g_ptr_array_add(result->reasons,
+                        g_strdup_printf("guest CPU %s cannot be checked on %s: the target "
+                                        "reports no host-model CPU",
+                                        model, target->node));
+        return;
     }
-    if (!refuse)
+    /* Another vendor: a feature list would only list the other vendor's whole model. */
+    if (t && cpu->vendor && t->vendor && strcmp(cpu->vendor, t->vendor) != 0) {
+        g_ptr_array_add(result->reasons,
+                        g_strdup_printf("guest CPU %s of vendor %s is not provided by %s: "
+                                        "its host CPU vendor is %s",
+                                        model, cpu->vendor, target->node, t->vendor));
+        return;
+    }
+    if (!libvirt_refused && missing->len == 0)
         return;
     if (missing->len) {
         g_autofree char *list = vmig_capability_join(missing);

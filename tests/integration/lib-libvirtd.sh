@@ -12,6 +12,12 @@
 # config has a host_uuid, stdio_handler=file (no virtlogd), QEMU as root without security driver
 # or cgroups. Nothing is written outside DIR; the socket is DIR/run/libvirt-sock (keep DIR short:
 # unix socket paths are limited to 108 bytes). Requires root, ip, unshare, libvirtd, virsh.
+#
+# VMIG_LIBVIRTD_CACHE (optional): a directory kept between runs for libvirt's QEMU capability
+# cache (/var/cache/libvirt/qemu/capabilities). The first connection to a fresh daemon probes
+# QEMU for ~4.5-8 s; with a warm cache the daemon is ready in ~0.3 s. libvirt validates every
+# entry (QEMU binary, libvirt version, kernel, microcode) and re-probes a stale one, so sharing
+# it is safe; files are copied back with an atomic rename, so parallel runs never read half a file.
 
 vmig_libvirtd_log() { printf '[lib-libvirtd %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
@@ -29,7 +35,10 @@ vmig_libvirtd_start() { # DIR [HOST_UUID] [HOSTNAME]
     local R=$1 uuid=${2:-$(cat /proc/sys/kernel/random/uuid)} host=${3:-vmig-test-node} i
     VMIG_LIBVIRTD_DIR=$R
     VMIG_LIBVIRTD_NETNS=vmig-lv-$$-$RANDOM
-    mkdir -p "$R"/{run,lib,cache,log/qemu,etc}
+    mkdir -p "$R"/{run,lib,cache/qemu/capabilities,log/qemu,etc}
+    if [[ -n ${VMIG_LIBVIRTD_CACHE:-} && -d $VMIG_LIBVIRTD_CACHE ]]; then
+        cp "$VMIG_LIBVIRTD_CACHE"/*.xml "$R/cache/qemu/capabilities/" 2>/dev/null
+    fi
     cp /etc/passwd "$R/passwd"
     cp /etc/group "$R/group"
     getent passwd libvirt-qemu >/dev/null ||
@@ -112,6 +121,13 @@ vmig_libvirtd_stop() {
         done
     fi
     [[ -n ${VMIG_LIBVIRTD_NETNS:-} ]] && ip netns delete "$VMIG_LIBVIRTD_NETNS" 2>/dev/null
+    if [[ -n $R && -n ${VMIG_LIBVIRTD_CACHE:-} ]] && mkdir -p "$VMIG_LIBVIRTD_CACHE" 2>/dev/null; then
+        for f in "$R"/cache/qemu/capabilities/*.xml; do
+            [[ -f $f ]] || continue
+            cp "$f" "$VMIG_LIBVIRTD_CACHE/.${f##*/}.$$" &&
+                mv -f "$VMIG_LIBVIRTD_CACHE/.${f##*/}.$$" "$VMIG_LIBVIRTD_CACHE/${f##*/}"
+        done
+    fi
     VMIG_LIBVIRTD_PID=
     VMIG_LIBVIRTD_NETNS=
     return 0

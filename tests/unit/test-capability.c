@@ -552,6 +552,15 @@ test_b07_libvirt_compare_authoritative(void **state)
     assert_non_null(strstr(g_ptr_array_index(v->reasons, 0), "vendor Intel is not provided by "
                                                              "node-b: its host CPU vendor is AMD"));
 
+    /* the same when libvirt said incompatible: the vendor, not the other vendor's features */
+    t.cpu_compare = VMIG_CAPABILITY_CPU_COMPARE_INCOMPATIBLE;
+    g_autoptr(VmigCapabilityResult) vi = vmig_capability_evaluate(guest, &src, &t, NULL);
+    assert_string_equal(g_ptr_array_index(vi->reasons, 0),
+                        "guest CPU Cascadelake-Server-noTSX of vendor Intel is not provided by "
+                        "node-b: its host CPU vendor is AMD");
+    assert_int_equal(vi->missing_cpu_features->len, 0);
+    t.cpu_compare = VMIG_CAPABILITY_CPU_COMPARE_NOT_RUN;
+
     /* no host-model on the target and no libvirt answer: cannot be checked, refused */
     t.target_cpu_expanded = NULL;
     t.domcaps = NULL;
