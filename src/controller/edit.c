@@ -83,6 +83,15 @@ vmig_ctl_edit_from_phases(VmigCtlEdit *e, const VmigModelMigrationPhase *phases,
         e->phase_mask |= 1u << phases[i];
 }
 
+JsonNode *
+vmig_ctl_empty_object(void)
+{
+    JsonObject *o = json_object_new();
+    JsonNode *n = json_node_init_object(json_node_alloc(), o);
+    json_object_unref(o); /* the node holds its own reference */
+    return n;
+}
+
 char *
 vmig_ctl_now_rfc3339(gint64 wall_ms)
 {
@@ -202,9 +211,7 @@ vmig_ctl_edit_apply(JsonObject *object, gpointer user_data, GError **error)
         /* Only a claim by a new migration starts from an empty state; re-applying our own
          * claim after a conflict keeps what we already wrote. */
         if (st && g_strcmp0(holder, e->claim_uid) != 0 &&
-            !vmig_model_json_set(root, "status.migrationState",
-                                 json_node_init_object(json_node_alloc(), json_object_new()),
-                                 error))
+            !vmig_model_json_set(root, "status.migrationState", vmig_ctl_empty_object(), error))
             return VMIG_KUBE_MUTATE_REFUSE;
     }
     for (guint i = 0; i < e->sets->len; i++) {
@@ -212,9 +219,7 @@ vmig_ctl_edit_apply(JsonObject *object, gpointer user_data, GError **error)
         if (s->key) {
             JsonNode *parent = vmig_model_json_get(root, s->path);
             if (!parent && s->value &&
-                !vmig_model_json_set(root, s->path,
-                                     json_node_init_object(json_node_alloc(), json_object_new()),
-                                     error))
+                !vmig_model_json_set(root, s->path, vmig_ctl_empty_object(), error))
                 return VMIG_KUBE_MUTATE_REFUSE;
             parent = vmig_model_json_get(root, s->path);
             if (!parent)

@@ -73,6 +73,9 @@ void vmig_ctl_edit_from_phases(VmigCtlEdit *edit, const VmigModelMigrationPhase 
  */
 VmigKubeMutateResult vmig_ctl_edit_apply(JsonObject *object, gpointer user_data, GError **error);
 
+/* A new node holding an empty object. (transfer full) */
+JsonNode *vmig_ctl_empty_object(void);
+
 /* RFC 3339 UTC time with seconds, as Kubernetes writes metav1.Time. (transfer full) */
 char *vmig_ctl_now_rfc3339(gint64 wall_ms);
 

@@ -45,8 +45,7 @@ ctl_lease_mutate(JsonObject *object, gpointer data, GError **error)
         return VMIG_KUBE_MUTATE_REFUSE;
     JsonNode *ann = vmig_model_json_get(root, "metadata.annotations");
     if (!ann) {
-        vmig_model_json_set(root, "metadata.annotations",
-                            json_node_init_object(json_node_alloc(), json_object_new()), NULL);
+        vmig_model_json_set(root, "metadata.annotations", vmig_ctl_empty_object(), NULL);
         ann = vmig_model_json_get(root, "metadata.annotations");
     }
     if (addr && JSON_NODE_HOLDS_OBJECT(ann))
