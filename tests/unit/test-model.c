@@ -479,6 +479,25 @@ test_writeback_preserves_unknown(void **state)
     assert_string_equal(json_node_get_string(fm), "keep");
     JsonNode *img = vmig_model_json_get(n, "spec.domain.cpu");
     assert_non_null(img);
+    /* JSON input is writable too; a sealed node is refused, not crashed on. */
+    g_autoptr(GPtrArray) docs = NULL;
+    assert_true(vmig_model_load_documents(
+        "{\"metadata\":{\"name\":\"vm1\"},\"spec\":{\"domain\":{}},\"x\":[1]}", -1, "j", &docs,
+        NULL));
+    JsonNode *j = g_ptr_array_index(docs, 0);
+    assert_true(vmig_model_set_condition(j, &c, "t", NULL));
+    assert_true(vmig_model_json_set_string(j, "status.migrationMethod", "LiveMigration", NULL));
+    g_autoptr(JsonNode) sealed = json_node_copy(j);
+    json_node_seal(sealed);
+    g_autoptr(GError) se = NULL;
+    assert_false(vmig_model_json_set_string(sealed, "status.phase", "Running", &se));
+    assert_int_equal(se->code, VMIG_MODEL_ERROR_TYPE);
+    g_clear_error(&se);
+    assert_false(vmig_model_set_condition(sealed, &c, "t", &se));
+    assert_non_null(se);
+    g_clear_error(&se);
+    assert_false(vmig_model_vmim_set_phase(sealed, VMIG_MODEL_MIGRATION_PHASE_FAILED, "t", &se));
+    assert_non_null(se);
     /* A set through a non-object refuses. */
     g_autoptr(GError) e = NULL;
     assert_false(vmig_model_json_set_string(n, "metadata.name.x", "y", &e));
