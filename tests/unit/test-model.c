@@ -634,6 +634,19 @@ test_loader(void **state)
     assert_non_null(strstr(e->message, "deeper"));
     g_string_free(deep, TRUE);
 
+    /* Brackets inside strings do not count towards the depth. */
+    g_autoptr(GString) quoted = g_string_new("{\"a\": \"");
+    for (int i = 0; i < 1000; i++)
+        g_string_append(quoted, "[{");
+    g_string_append(quoted, "\\\"\"}");
+    g_clear_error(&e);
+    g_autoptr(JsonNode) qn = vmig_model_parse_json(quoted->str, -1, &e);
+    if (!qn)
+        fail_msg("%s", e->message);
+    g_clear_error(&e);
+    assert_null(vmig_model_parse_json("", -1, &e));
+    assert_int_equal(e->code, VMIG_MODEL_ERROR_PARSE);
+
     g_clear_error(&e);
     assert_false(vmig_model_load_file("/nonexistent/vmig.yaml", &docs, &e));
     assert_int_equal(e->code, VMIG_MODEL_ERROR_IO);
