@@ -512,6 +512,9 @@ typedef enum {
     VMIG_MODEL_MIG_MATCH_SELINUX_LEVEL = 1 << 11,       /* matchSELinuxLevelOnMigration */
 } VmigModelMigrationField;
 
+/* Number of VmigModelMigrationField bits. */
+#define VMIG_MODEL_MIG_N_FIELDS 12
+
 typedef struct {
     guint set; /* VmigModelMigrationField bits */
     gint64 parallel_migrations_per_cluster;
