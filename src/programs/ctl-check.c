@@ -69,6 +69,14 @@ check_add_document(CheckInputs *in, JsonNode *doc, const char *file, guint index
             g_ptr_array_add(in->vmis, obj);
         break;
     case VMIG_MODEL_KIND_VMIM:
+        /* A manifest for `kubectl create` often has only generateName; the server names it. */
+        if (!vmig_model_json_get(doc, "metadata.name") &&
+            vmig_model_json_get(doc, "metadata.generateName")) {
+            g_printerr("vmigratectl check: %s: document %u: VirtualMachineInstanceMigration "
+                       "with generateName only: not validated\n",
+                       file, index + 1);
+            return TRUE;
+        }
         if ((obj = vmig_model_vmim_from_json(doc, &e)))
             g_ptr_array_add(in->vmims, obj);
         break;

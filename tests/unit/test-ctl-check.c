@@ -105,6 +105,25 @@ test_b06_block_copy_of_cidata_only(void **state)
     run_clear(&r);
 }
 
+/* A VMI as the API server returns it (managedFields, volumeStatus, migrationState, null
+ * times), with its DataVolume -> PVC and its Node: migratable, cloud-init copied, the rest shared.
+ */
+static void
+test_realistic_running_vmi(void **state)
+{
+    const char *args[] = {"check",
+                          "-f",
+                          "data/examples/vmi-running.json",
+                          "-f",
+                          "data/examples/vmi-running-context.yaml",
+                          NULL};
+    Run r = run(args);
+    expect(&r, 0, "VirtualMachineInstance ns1/vm1 on node-a\nverdict: migratable\n", NULL);
+    expect(&r, 0, "copied by block migration (migrate_disks): vdb (volume cloudinitdisk)\n", NULL);
+    expect(&r, 0, "completion budget: 300 s for 2147483648 bytes", NULL);
+    run_clear(&r);
+}
+
 static void
 test_bad_input(void **state)
 {
@@ -149,6 +168,7 @@ main(void)
         cmocka_unit_test(test_migratable_with_policy),
         cmocka_unit_test(test_b05_not_migratable),
         cmocka_unit_test(test_b06_block_copy_of_cidata_only),
+        cmocka_unit_test(test_realistic_running_vmi),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
