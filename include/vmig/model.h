@@ -237,7 +237,8 @@ gboolean vmig_model_quantity_parse(const char *text, const char *field, VmigMode
 
 /**
  * vmig_model_quantity_from_json:
- * @node: (nullable): a JSON string ("1Gi") or number (1073741824); numbers with a fraction
+ * @node: (nullable): a JSON string ("1Gi", surrounding white space trimmed as
+ *   Quantity.UnmarshalJSON does) or number (1073741824); numbers with a fraction
  *   are formatted with 17 significant digits and parsed as a string
  * @field: field path for messages
  * @allow_negative: FALSE refuses values below zero (VMIG_MODEL_ERROR_RANGE)

@@ -84,6 +84,8 @@ static const QCase qcases[] = {
     {"-3.01e-", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_INVALID},
     {"1Mi5", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_INVALID},
     {"1Ee3", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_INVALID},
+    {"1e", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_INVALID},
+    {"9999999999999999999", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_RANGE}, /* apimachinery: ErrNumeric */
     {"1e99999999999999999999", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_INVALID},
     {"9223372036854775808", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_RANGE},
     {"10E", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_RANGE},
@@ -130,6 +132,16 @@ test_quantity_json_and_helpers(void **state)
     assert_int_equal(e->code, VMIG_MODEL_ERROR_RANGE);
     assert_non_null(strstr(e->message, "spec.bw"));
     g_clear_error(&e);
+    json_node_set_string(n, " 64Mi\t");
+    assert_true(vmig_model_quantity_from_json(n, "f", FALSE, &q, NULL));
+    assert_int_equal(q.units, 67108864);
+    assert_int_equal(q.format, VMIG_MODEL_QUANTITY_BINARY_SI);
+    assert_true(vmig_model_quantity_parse("0.5Ki", NULL, &q, NULL));
+    assert_int_equal(q.format, VMIG_MODEL_QUANTITY_BINARY_SI); /* 512: still binary */
+    assert_true(vmig_model_quantity_parse("0.0001Ki", NULL, &q, NULL));
+    assert_int_equal(q.format, VMIG_MODEL_QUANTITY_DECIMAL_SI); /* below 1: DecimalSI */
+    assert_true(vmig_model_quantity_parse("1e3", NULL, &q, NULL));
+    assert_int_equal(q.format, VMIG_MODEL_QUANTITY_DECIMAL_EXPONENT);
     json_node_set_boolean(n, TRUE);
     assert_false(vmig_model_quantity_from_json(n, "f", FALSE, &q, &e));
     assert_int_equal(e->code, VMIG_MODEL_ERROR_TYPE);
