@@ -513,8 +513,8 @@ vmig_proxy_conn_handshake(VmigProxyConn *conn)
     int rc = gnutls_handshake(conn->leg[l].tls);
     if (rc == GNUTLS_E_SUCCESS) {
         vmig_proxy_conn_watch(conn, l, 0);
-        g_debug("proxy: migration %s peer %s: %s", conn->mig->uid, conn->peer,
-                gnutls_protocol_get_name(gnutls_protocol_get_version(conn->leg[l].tls)));
+        g_autofree char *desc = gnutls_session_get_desc(conn->leg[l].tls);
+        g_debug("proxy: migration %s peer %s: %s", conn->mig->uid, conn->peer, desc);
         vmig_proxy_conn_after_handshake(conn);
         return;
     }

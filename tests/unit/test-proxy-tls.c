@@ -188,7 +188,8 @@ expect_refused_via_source(Tls *t, const char *dir, const char *node, const char 
     test_run_for(50);
     assert_false(test_has_pending(t->pod_fd));
     char b;
-    assert_true(read(c, &b, 1) <= 0);
+    ssize_t r = test_read_wait(c, &b, 1, 5000);
+    assert_true(r == 0 || r == -1);
     close(c);
     vmig_proxy_free(src);
     if (log_needle)
@@ -358,10 +359,10 @@ test_cert_reload(void **state)
     int c = test_unix_connect(path);
     assert_int_equal(test_write_all(c, "hello", 5), 5);
     assert_true(test_run_until(pod_pending, t, 5000));
-    int pod = accept(t->pod_fd, NULL, NULL);
+    int pod = test_accept_wait(t->pod_fd, 5000);
     test_run_for(50);
     char buf[8];
-    assert_int_equal(read(pod, buf, sizeof buf), 5);
+    assert_int_equal(test_read_n(pod, buf, 5, 5000), 5);
     assert_int_equal(test_logs_count("TLS certificate files changed"), 0); /* message level */
     close(pod);
     close(c);
@@ -392,7 +393,7 @@ test_disable_tls_run_b(void **state)
     int good = test_tcp_connect("127.0.0.1", port, "127.0.0.11");
     assert_int_equal(write(good, "y", 1), 1);
     assert_true(test_run_until(pod_pending, t, 2000));
-    int pod = accept(t->pod_fd, NULL, NULL);
+    int pod = test_accept_wait(t->pod_fd, 5000);
     close(pod);
     close(good);
     close(bad);
