@@ -697,6 +697,35 @@ test_shutdown_grace(void **state)
     assert_false(vmig_proxy_start_source(p->src, &ss, &err));
 }
 
+/* Daemon shutdown where the live connection ends by itself before the grace period: done
+ * comes as soon as it ends, not at the end of the grace period. */
+static void
+test_shutdown_connections_end(void **state)
+{
+    Pair *p = *state;
+    pair_start(p, TEST_UID, NULL);
+    int c = test_unix_connect(p->src_path[0]);
+    assert_int_equal(write(c, "a", 1), 1);
+    int pod = test_accept_wait(p->pod_fd[0], 5000);
+    assert_true(pod >= 0);
+    int done = 0;
+    vmig_proxy_shutdown(p->src, 60000, shutdown_done_cb, &done);
+    vmig_proxy_shutdown(p->tgt, 60000, NULL, NULL);
+    test_run_for(50);
+    assert_int_equal(done, 0);
+    gint64 t0 = g_get_monotonic_time();
+    close(c); /* QEMU finishes: EOF travels to the pod, which closes too */
+    char buf[4];
+    assert_int_equal(test_read_n(pod, buf, 1, 5000), 1);
+    assert_int_equal(test_read_wait(pod, buf, 1, 5000), 0);
+    close(pod);
+    assert_true(test_run_until(int_set, &done, 5000));
+    assert_true(g_get_monotonic_time() - t0 < 2 * G_USEC_PER_SEC);
+    assert_int_equal(vmig_proxy_n_connections(p->src), 0);
+    assert_int_equal(p->done_errors->len, 2); /* both ends clean */
+    assert_string_equal(p->done_errors->pdata[0], "");
+}
+
 /* ---------------------------------------------------------------- B09 bind in three settings */
 
 static int
@@ -787,6 +816,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_forward_tcp_in_netns, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_start_stop_idempotent, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_grace, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_connections_end, pair_setup, pair_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
