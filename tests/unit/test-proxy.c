@@ -62,7 +62,8 @@ test_parse_host_port_rejects(void **state)
 {
     static const char *bad[] = {"",       "fd00::1:4135", "[fd00::1]", "[fd00::1]4135",
                                 "host:0", "host:65536",   "host:",     ":80",
-                                "[]:80",  "host:80x",     "[::1:80"};
+                                "[]:80",  "host:80x",     "[::1:80",   "[[::1]:80",
+                                "a]b:80"};
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(GError) err = NULL;
         g_autofree char *host = NULL;
