@@ -599,6 +599,50 @@ test_lazy_pod_socket(void **state)
     assert_int_equal(test_logs_count(NULL), 0);
 }
 
+/* B09: an IPv6-only pair: target listening on ::1, expected peer ::1, the source dialling the
+ * bare literal; the address is published and parsed back through the port map. */
+static void
+test_ipv6_pair(void **state)
+{
+    Pair *p = *state;
+    int probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in6 lo6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    gboolean have_v6 = probe >= 0 && bind(probe, (struct sockaddr *)&lo6, sizeof lo6) == 0;
+    if (probe >= 0)
+        close(probe);
+    if (!have_v6) {
+        skip();
+        return;
+    }
+    VmigProxyTargetSpec ts = {.uid = TEST_UID,
+                              .listen_address = "::1",
+                              .expected_peer_address = "::1",
+                              .forward_paths = {NULL, p->pod_path[1], NULL}};
+    g_autoptr(GError) err = NULL;
+    assert_true(vmig_proxy_start_target(p->tgt, &ts, &err));
+    g_autoptr(JsonNode) map = vmig_proxy_target_port_map(p->tgt, TEST_UID);
+    VmigProxySourceSpec ss = {.uid = TEST_UID,
+                              .dir = p->tmp,
+                              .target_address = "::1",
+                              .socket_uid = getuid(),
+                              .socket_gid = getgid()};
+    assert_true(vmig_proxy_port_map_parse(map, ss.target_ports, &err));
+    assert_true(vmig_proxy_start_source(p->src, &ss, &err));
+    g_autofree char *path =
+        g_strdup_printf("%s/migrationproxy/%s-49152-source.sock", p->tmp, TEST_UID);
+    TestPeer sink = {.listen_fd = p->pod_fd[1], .send_bytes = 3};
+    TestPeer client = {.path = path, .send_bytes = 1 << 20};
+    GThread *t1 = g_thread_new("sink", test_sink_thread, &sink);
+    GThread *t2 = g_thread_new("client", test_client_thread, &client);
+    TestPeer *both[] = {&sink, &client, NULL};
+    assert_true(test_run_until(test_peers_done, both, 10000));
+    g_thread_join(t1);
+    g_thread_join(t2);
+    assert_int_equal(sink.got, 1 << 20);
+    assert_int_equal(client.got, 3);
+    assert_int_equal(test_logs_count(NULL), 0);
+}
+
 /* A launcher listening on TCP inside its own network namespace: the socket is made in that
  * namespace (here our own, through the same setns helper thread) and forwarded to. */
 static void
@@ -847,6 +891,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_multifd_counts, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_expected_peer, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_lazy_pod_socket, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_ipv6_pair, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_forward_tcp_in_netns, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_start_stop_idempotent, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_grace, pair_setup, pair_teardown),
