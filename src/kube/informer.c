@@ -241,8 +241,8 @@ vmig_kube_informer_remove(VmigKubeInformer *inf, const char *key, JsonNode *last
     if (!e)
         return;
     g_autoptr(JsonNode) cached = last ? NULL : vmig_kube_parse(e->json);
-    g_autofree char *k = g_strdup(key);
-    g_hash_table_remove(inf->cache, key);
+    g_autofree char *k = g_strdup(key); /* @key may be the table's own key */
+    g_hash_table_remove(inf->cache, k);
     if (inf->handlers.deleted)
         inf->handlers.deleted(inf, last ? last : cached, inf->user_data);
 }
