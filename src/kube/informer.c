@@ -68,10 +68,7 @@ vmig_kube_cache_entry_free(gpointer p)
 static JsonNode *
 vmig_kube_parse(const char *json)
 {
-    g_autoptr(JsonParser) p = json_parser_new();
-    if (!json_parser_load_from_data(p, json, -1, NULL))
-        return NULL;
-    return json_parser_steal_root(p);
+    return vmig_kube_json_parse(json, strlen(json), NULL);
 }
 
 static void
