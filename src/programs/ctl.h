@@ -16,3 +16,4 @@ typedef struct {
 int vmig_ctl_version(int argc, char **argv);
 int vmig_ctl_get(int argc, char **argv);
 int vmig_ctl_watch(int argc, char **argv);
+int vmig_ctl_proxy(int argc, char **argv);

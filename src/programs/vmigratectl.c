@@ -20,6 +20,7 @@ static const VmigCtlCommand vmig_ctl_commands[] = {
      vmig_ctl_get},
     {"watch", "watch objects: one line per event (type, ns/name, resourceVersion, phase)",
      vmig_ctl_watch},
+    {"proxy", "run one side of the migration-data proxy", vmig_ctl_proxy},
 };
 
 static void
