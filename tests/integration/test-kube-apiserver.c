@@ -475,6 +475,25 @@ test_vmigratectl_get(void **state)
     g_autofree char *out = pr.out;
     assert_non_null(strstr(out, "VirtualMachineInstance ns1/vm-ctl "));
     assert_non_null(strstr(out, " Running\n"));
+
+    /* watch: the listed object as ADDED, then a change as MODIFIED, until --timeout */
+    guint watches = vmig_test_apiserver_count_open_watches(e->server);
+    const char *wargv[] = {ctl,         "watch", "vmis",         "-n",          "ns1",
+                           "--timeout", "6",     "--kubeconfig", e->kubeconfig, NULL};
+    g_autoptr(GSubprocess) w = g_subprocess_newv(wargv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err);
+    Proc wp = {0};
+    g_subprocess_communicate_utf8_async(w, NULL, NULL, proc_done, &wp);
+    /* change the object once the CLI's watch is open (it has listed by then) */
+    for (int i = 0; i < 1500 && vmig_test_apiserver_count_open_watches(e->server) <= watches; i++)
+        drain(10);
+    put_vmi(e, "vm-ctl", "Migrating");
+    assert_true(vmig_kube_wait(&wp.done, 30000));
+    assert_true(wp.ok);
+    g_autofree char *wout = wp.out;
+    assert_non_null(strstr(wout, "ADDED ns1/vm-ctl "));
+    assert_non_null(strstr(wout, " Running\n"));
+    assert_non_null(strstr(wout, "MODIFIED ns1/vm-ctl "));
+    assert_non_null(strstr(wout, " Migrating\n"));
 }
 
 int
