@@ -236,7 +236,10 @@ static char *
 vmig_kube_informer_text(VmigKubeInformer *inf, JsonNode *obj)
 {
     vmig_kube_informer_transform(inf, obj);
-    return json_to_string(obj, FALSE);
+    /* json_to_string hands over its GString buffer, up to twice the text's size; the cache
+     * keeps an exact copy */
+    g_autofree char *grown = json_to_string(obj, FALSE);
+    return g_strdup(grown);
 }
 
 /* Stores @e under @key (both consumed); reports added or updated, parsing the text only when
