@@ -258,7 +258,8 @@ void vmig_kube_call(VmigKubeClient *client, VmigKubeVerb verb, const VmigKubeReq
  * vmig_kube_call_finish:
  * @error: VMIG_KUBE_ERROR_* with the HTTP code ("update virtualmachineinstancemigrations
  *         ns1/mig1: 409 Conflict: the object has been modified")
- * @http_status: (out) (optional): the HTTP status (0 without an answer)
+ * @http_status: (out) (optional): the HTTP status (0 without an answer, and for
+ *               vmig_kube_list_all() / vmig_kube_mutate() results)
  *
  * Returns: (transfer full) (nullable): the answer's JSON (the object, the List, or the
  *          Status for DELETE).
@@ -429,7 +430,7 @@ typedef struct {
     const char *namespace;        /* NULL: all namespaces (or cluster-scoped kind) */
     const char *label_selector;   /* NULL: none */
     const char *field_selector;   /* NULL: none */
-    guint page_size;              /* LIST limit; default 500 */
+    guint page_size;              /* LIST limit; default 100 (one page tree alive at a time) */
     guint timeout_seconds;        /* watch timeoutSeconds; default 300..600 (jittered) */
     guint read_deadline_ms;       /* no byte for this long -> drop + re-watch; default 60000 */
     gsize max_event_bytes;        /* decoder limit; default VMIG_KUBE_DEFAULT_MAX_EVENT_BYTES */
