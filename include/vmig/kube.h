@@ -446,7 +446,8 @@ typedef struct {
  * @options: (nullable): copied; NULL for defaults
  * @handlers: (nullable): copied
  *
- * Does nothing until vmig_kube_informer_start().
+ * Does nothing until vmig_kube_informer_start(). Handlers run on the client's main context;
+ * an informer must not be freed from inside its own handlers (free it from an idle source).
  *
  * Returns: (transfer full): the informer; vmig_kube_informer_free() stops it.
  */
