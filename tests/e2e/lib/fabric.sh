@@ -118,7 +118,7 @@ fabric_reachable() {
     wait "$l" 2>/dev/null || true
     return "$rc"
 }
-_fabric_listening() { node_exec "$1" ss -Hltn 2>/dev/null | grep -q ":$2\b"; }
+_fabric_listening() { grep -q ":$2\b" <<<"$(node_exec "$1" ss -Hltn 2>/dev/null)"; }
 
 # e2e_netns_of_run: every network namespace of this run (control plane, nodes, pods).
 e2e_netns_of_run() {

@@ -146,7 +146,7 @@ _pod_start() {
     [[ -s $d/host_uuid ]] || e2e_uuid >"$d/host_uuid"
     pod_write_config "$d" "$(cat "$d/host_uuid")"
     pod_caps_seed "$d"
-    ip netns list | awk '{print $1}' | grep -qxF "$netns" || ip netns add "$netns"
+    grep -qxF "$netns" <<<"$(ip netns list | awk '{print $1}')" || ip netns add "$netns"
     ip -n "$netns" link set lo up
     # shellcheck disable=SC2016 # expanded by the pod's shell
     e2e_spawn "$proc" '^libvirtd$' ip netns exec "$netns" \

@@ -161,7 +161,7 @@ guest_last() { guest_ticks "$1" "$2" "$3" | tail -n 1; }
 # reason on stderr otherwise. After a migration: T and B are the source's last values, N
 # lines on the destination then prove the guest continued (no reboot, no lost page).
 guest_check() {
-    local n=$1 ns=$2 name=$3 after="" boot="" lines=2 timeout=20 last i new f
+    local n=$1 ns=$2 name=$3 after="" boot="" lines=2 timeout=20 last i new f boots
     shift 3
     while (($#)); do
         case $1 in
@@ -193,7 +193,8 @@ guest_check() {
         e2e_log "guest $ns/$name on $n: memory check errors: $(awk '$3 != 0' <<<"$new" | tail -n 1)"
         return 1
     fi
-    if grep -a -q FAULT "$f" || { [[ -n $boot ]] && tr -d '\r' <"$f" | grep -a '^BOOT' | grep -qv "B=$boot "; }; then
+    boots=$(tr -d '\r' <"$f" | grep -a '^BOOT' || true)
+    if grep -a -q FAULT "$f" || { [[ -n $boot && -n $boots ]] && grep -qv "B=$boot " <<<"$boots"; }; then
         e2e_log "guest $ns/$name on $n: FAULT or foreign BOOT line in $f"
         return 1
     fi
