@@ -29,7 +29,7 @@ done
 [[ $(node_addr node-c 4) == 10.77.0.3 && $(node_addr node-c 6) == fd00:77::3 ]] || e2e_die "node-c addresses"
 grep -q "inet $E2E_CP_ADDR4/24" <<<"$(cp_exec ip -o addr show)" || e2e_die "control plane has no $E2E_CP_ADDR4"
 
-if apiserver_bin >/dev/null; then
+if apiserver_bin >/dev/null && command -v kubectl >/dev/null; then
     apiserver_start
     kctl create namespace ns1 >/dev/null
     [[ $(kctl get namespace ns1 -o jsonpath='{.metadata.name}') == ns1 ]] || e2e_die "kctl get namespace ns1"
@@ -44,7 +44,7 @@ if apiserver_bin >/dev/null; then
     apiserver_stop
     [[ -z $(e2e_pid apiserver) ]] || e2e_die "apiserver_stop left a PID file"
 else
-    e2e_log "SKIP part: vmig-test-apiserver not built (set E2E_APISERVER or run through meson test)"
+    e2e_log "SKIP part: vmig-test-apiserver not built (set E2E_APISERVER or run through meson test) or no kubectl"
 fi
 
 pod_create node-c ns1 vm1
