@@ -6,7 +6,8 @@
 # nothing has a default route; kubectl works from the control plane (kctl) and from a
 # node namespace with the written kubeconfig; a pod has no route, its own hostname, and
 # its share directory is its /run/kubevirt; pod_destroy stops its libvirtd and removes its
-# namespace; guest_check refuses reboots, memory errors, faults and stopped guests in
+# namespace; node_tls makes a node certificate with the node's address and node_spawn
+# runs a tracked process in the node's netns; guest_check refuses reboots, memory errors, faults and stopped guests in
 # synthetic serial logs; a stale run (owner gone) is removed by e2e_cleanup_stale and a live one is
 # not; e2e_cleanup removes every namespace and process of the run and can run twice.
 # Root only (exit 77 otherwise). The API server part needs tests/apiserver built (meson
@@ -27,6 +28,13 @@ for n in "${nodes[@]}"; do
     done
 done
 [[ $(node_addr node-c 4) == 10.77.0.3 && $(node_addr node-c 6) == fd00:77::3 ]] || e2e_die "node-c addresses"
+# node certificates and a node-side process tracked by the harness
+tls=$(node_tls node-b)
+grep -q 'IPAddress: 10.77.0.2' <<<"$(certtool -i --infile "$tls/node-b.pem")" || e2e_die "node-b certificate lacks its address"
+node_spawn node-b probe '^sleep$' sleep 60
+e2e_pid_is "$(e2e_pid probe)" '^sleep$' || e2e_die "node_spawn did not start the process"
+[[ $(ip netns identify "$(e2e_pid probe)") == "$(node_netns node-b)" ]] || e2e_die "node_spawn ran outside node-b's netns"
+e2e_stop probe
 grep -q "inet $E2E_CP_ADDR4/24" <<<"$(cp_exec ip -o addr show)" || e2e_die "control plane has no $E2E_CP_ADDR4"
 
 if apiserver_bin >/dev/null && command -v kubectl >/dev/null; then

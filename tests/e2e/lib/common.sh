@@ -74,7 +74,7 @@ e2e_spawn() {
     local name=$1 comm=$2
     shift 2
     (
-        if [[ -n ${E2E_SPAWN_CWD:-} ]]; then cd "$E2E_SPAWN_CWD"; fi
+        if [[ -n ${E2E_SPAWN_CWD:-} ]]; then cd "$E2E_SPAWN_CWD" || exit 1; fi
         exec "$@"
     ) >>"$E2E_ROOT/logs/$name.log" 2>&1 </dev/null &
     echo "$! $comm" >"$E2E_ROOT/pids/$name.pid"

@@ -86,6 +86,27 @@ fabric_add_node() {
     echo "$n" >>"$E2E_ROOT/nodes"
 }
 
+# node_spawn NODE NAME COMM_REGEX CMD...: start a long-running process (vmigrated, a
+# proxy) on the node's host side, tracked like every process of the run (e2e_spawn):
+# log in $E2E_ROOT/logs/NAME.log, stopped by e2e_stop NAME or e2e_cleanup.
+node_spawn() {
+    local n=$1 name=$2 comm=$3
+    shift 3
+    e2e_spawn "$name" "$comm" ip netns exec "$(node_netns "$n")" "$@"
+}
+
+# node_tls NODE: a certificate for the node (CN and dNSName NODE, iPAddress its IPv4
+# and IPv6 addresses) signed by the run's test CA, made once by scripts/gen-certs; prints
+# the directory: ca.pem, NODE.pem, NODE-key.pem (mutual TLS between vmigrated peers).
+node_tls() {
+    local n=$1 d=$E2E_ROOT/tls
+    if [[ ! -s $d/$n.pem ]]; then
+        mkdir -p "$d"
+        "$E2E_SOURCE_ROOT/scripts/gen-certs" "$d" "$n" "$(node_addr "$n" 4)" "$(node_addr "$n" 6)" >/dev/null
+    fi
+    echo "$d"
+}
+
 # veth_bytes NODE [tx|rx|sum]: bytes counted on the node's veth (default tx: what left
 # the node). Read from the node namespace's own sysfs.
 veth_bytes() {

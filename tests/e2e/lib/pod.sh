@@ -185,7 +185,7 @@ pod_ready() { # NODE NS NAME: the socket answers (and the process we started is 
     local pid
     pid=$(pod_pid "$1" "$2" "$3")
     # (the PID is ip/unshare/bash for a moment before it becomes libvirtd: existence only)
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || { e2e_log "libvirtd of pod $2/$3 on $1 exited"; return 2; }
+    e2e_pid_is "$pid" . || { e2e_log "libvirtd of pod $2/$3 on $1 exited"; return 2; }
     [[ -S $(pod_sock "$@") ]] && pod_virsh "$@" version >/dev/null 2>&1
 }
 
