@@ -3,7 +3,7 @@
 #
 # Every name this harness creates carries the run id, so two runs (or a stale one) never
 # collide:
-#   E2E_RUN     run id, default the test shell's PID ($$)
+#   E2E_RUN     run id, default the test shell's PID ($$) in base 36
 #   E2E_BASE    parent of all run directories, default /tmp/ve (kept short: unix socket
 #               paths must fit in 108 bytes, see docs/e2e.md)
 #   E2E_ROOT    this run's directory, $E2E_BASE/$E2E_RUN
@@ -12,7 +12,19 @@
 # expected command name in $E2E_ROOT/pids/; e2e_cleanup stops exactly those (and anything
 # left inside this run's network namespaces).
 
-E2E_RUN=${E2E_RUN:-$$}
+# e2e_base36 N: N in base 36 (lower case); keeps the default run id at 3 characters for
+# PIDs up to 46655, so the longest node-side socket path fits sun_path (see docs/e2e.md).
+e2e_base36() {
+    local n=$1 digits=0123456789abcdefghijklmnopqrstuvwxyz out=""
+    while :; do
+        out=${digits:n % 36:1}$out
+        n=$((n / 36))
+        ((n > 0)) || break
+    done
+    echo "$out"
+}
+
+E2E_RUN=${E2E_RUN:-$(e2e_base36 $$)}
 [[ $E2E_RUN =~ ^[A-Za-z0-9]{1,8}$ ]] || { echo "e2e: E2E_RUN must be 1-8 letters/digits" >&2; exit 2; }
 E2E_BASE=${E2E_BASE:-/tmp/ve}
 E2E_ROOT=$E2E_BASE/$E2E_RUN

@@ -169,6 +169,11 @@ _pod_start() {
             exec libvirtd
         ' pod "$d" "$name" "$E2E_ROOT/etc"
     printf 'NODE=%s\nNS=%s\nNAME=%s\n' "$n" "$ns" "$name" >"$d/pod.env"
+    local longest=$d/share/migrationproxy/00000000-0000-0000-0000-000000000000-49152-source.sock
+    if ((${#longest} > 107)); then
+        e2e_log "note: node-side migration socket paths of pod $ns/$name are ${#longest} bytes (> 107):" \
+            "bind/connect them relative to their directory or via /proc/$(pod_pid "$n" "$ns" "$name")/root/run/kubevirt"
+    fi
 }
 
 _pod_wait() {
