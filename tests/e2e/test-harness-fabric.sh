@@ -57,6 +57,9 @@ fi
 
 pod_create node-c ns1 vm1
 d=$(pod_dir node-c ns1 vm1)
+tmpl=$(pod_path_template node-c libvirt-sock)
+tmpl=${tmpl//\{namespace\}/ns1}
+[[ ${tmpl//\{name\}/vm1} == "$(pod_sock node-c ns1 vm1)" ]] || e2e_die "pod_path_template does not give the pod's socket"
 [[ -S $(pod_sock node-c ns1 vm1) ]] || e2e_die "no libvirt socket at $(pod_sock node-c ns1 vm1)"
 [[ -z $(pod_exec node-c ns1 vm1 ip route show) ]] || e2e_die "the pod has a route"
 fabric_reachable node-a 4 pod_exec node-c ns1 vm1 && e2e_die "the pod reaches node-a"

@@ -32,6 +32,19 @@ pod_sock() { echo "$(pod_dir "$@")/run/libvirt/libvirt-sock"; }
 pod_uri() { echo "qemu+unix:///system?socket=$(pod_sock "$@")"; }
 pod_pid() { e2e_pid "$(pod_proc "$@")"; }
 
+# pod_path_template NODE [dir|share|libvirt-sock]: the node-side path of any pod's
+# directory, share directory (its /run/kubevirt) or libvirt socket, with vmigrated's
+# placeholders {namespace} and {name}, for the daemon's "find the VMI's pod" option.
+pod_path_template() {
+    local base="$E2E_ROOT/$1/pods/{namespace}_{name}"
+    case ${2:-dir} in
+    dir) echo "$base" ;;
+    share) echo "$base/share" ;;
+    libvirt-sock) echo "$base/run/libvirt/libvirt-sock" ;;
+    *) e2e_die "pod_path_template: want dir, share or libvirt-sock, not '$2'" ;;
+    esac
+}
+
 # pod_virsh NODE NS NAME VIRSH-ARGS...: virsh against the pod's libvirtd.
 pod_virsh() {
     local n=$1 ns=$2 name=$3
