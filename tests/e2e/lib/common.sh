@@ -62,6 +62,8 @@ e2e_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # e2e_init: create this run's directory and mark it as owned by this shell (PID and
 # start time, so a reused PID is not mistaken for a live owner).
 e2e_init() {
+    # state an earlier run of the same id kept (KEEP_STATE=1) would mix with ours
+    if [[ -e $E2E_ROOT/kept && ! -e $E2E_ROOT/owner ]]; then rm -rf "$E2E_ROOT"; fi
     mkdir -p "$E2E_ROOT"/{pids,logs,vms}
     if [[ ! -e $E2E_ROOT/owner ]]; then
         echo "$$ $(e2e_proc_start $$)" >"$E2E_ROOT/owner"

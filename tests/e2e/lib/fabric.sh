@@ -181,31 +181,31 @@ e2e_cleanup() {
         ip netns del "$ns" 2>/dev/null || true
     done
     if [[ ${KEEP_STATE:-0} == 1 ]]; then
+        # no owner any more, so later runs do not clean it up as stale (only --all does)
+        [[ -e $E2E_ROOT/owner ]] && mv -f "$E2E_ROOT/owner" "$E2E_ROOT/kept"
         e2e_log "KEEP_STATE=1: state kept in $E2E_ROOT"
-    elif [[ -e $E2E_ROOT/owner && $E2E_ROOT == "$E2E_BASE"/?* ]]; then
+    elif [[ (-e $E2E_ROOT/owner || -e $E2E_ROOT/kept) && $E2E_ROOT == "$E2E_BASE"/?* ]]; then
         rm -rf "$E2E_ROOT"
     fi
     return 0
 }
 
-# e2e_cleanup_stale [--all]: clean up other runs whose shell is gone (with --all: every
-# run, also live ones). Runs are found by their namespaces (ve2e-<run>-*) and their
-# directories under $E2E_BASE.
+# e2e_cleanup_stale [--all]: clean up other runs under $E2E_BASE whose shell is gone;
+# with --all also those kept with KEEP_STATE=1. A run is known by its directory
+# $E2E_BASE/<run> with an owner file (kept runs: a "kept" file); namespaces named like
+# ours but without such a directory belong to someone else's harness (another E2E_BASE)
+# and are left alone, and so are runs whose shell still exists.
 e2e_cleanup_stale() {
-    local all=0 run runs d
+    local all=0 f run
     [[ ${1:-} == --all ]] && all=1
-    runs=$({
-        ip netns list 2>/dev/null | awk '{print $1}' | sed -n 's/^ve2e-\([A-Za-z0-9]\{1,8\}\)-.*/\1/p'
-        # a run directory is one with an owner file (shared caches start with "_")
-        for d in "$E2E_BASE"/*/owner; do
-            if [[ -e $d ]]; then basename "$(dirname "$d")"; fi
-        done
-    } | sort -u)
-    for run in $runs; do
+    for f in "$E2E_BASE"/*/owner "$E2E_BASE"/*/kept; do
+        [[ -e $f ]] || continue
+        [[ $f == */kept && $all == 0 ]] && continue
+        run=$(basename "$(dirname "$f")")
         [[ $run == "$E2E_RUN" || ! $run =~ ^[A-Za-z0-9]{1,8}$ ]] && continue
-        if ((all)) || ! e2e_run_alive "$run"; then
-            e2e_log "cleaning up stale run $run"
-            (E2E_RUN=$run E2E_ROOT=$E2E_BASE/$run E2E_PREFIX=ve2e-$run KEEP_STATE=0 e2e_cleanup)
-        fi
+        [[ $f == */owner ]] && e2e_run_alive "$run" && continue
+        e2e_log "cleaning up stale run $run"
+        (E2E_RUN=$run E2E_ROOT=$E2E_BASE/$run E2E_PREFIX=ve2e-$run KEEP_STATE=0 e2e_cleanup)
     done
+    return 0
 }
