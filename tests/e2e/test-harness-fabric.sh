@@ -7,7 +7,8 @@
 # node namespace with the written kubeconfig; a pod has no route, its own hostname, and
 # its share directory is its /run/kubevirt; pod_destroy stops its libvirtd and removes its
 # namespace; node_tls makes a node certificate with the node's address and node_spawn
-# runs a tracked process in the node's netns; guest_check refuses reboots, memory errors, faults and stopped guests in
+# runs a tracked process in the node's netns; the guest's checker reports a write it was
+# told to lose (E=1) and nothing in a clean run; guest_check refuses reboots, memory errors, faults and stopped guests in
 # synthetic serial logs; a stale run (owner gone) is removed by e2e_cleanup_stale and a live one is
 # not; e2e_cleanup removes every namespace and process of the run and can run twice.
 # Root only (exit 77 otherwise). The API server part needs tests/apiserver built (meson
@@ -92,6 +93,24 @@ serial "$(t 300 0 0000beef)" "$(t 400 0 0000beef)" "FAULT"
 guest_check node-a ns1 chk --after 200 --boot 0000beef --timeout 1 2>/dev/null && e2e_die "guest_check missed a FAULT"
 serial "$(t 300 0 0000beef)"
 guest_check node-a ns1 chk --after 300 --boot 0000beef --timeout 1 2>/dev/null && e2e_die "guest_check accepted a stopped guest"
+
+# the guest's own checker finds a lost write: with "lose" it skips one stamp in pass 1 and
+# must report E=1 X=00200000 from pass 2 on; without it, E stays 0 (plain QEMU, no libvirt)
+guest_build
+for mode in lose clean; do
+    node_spawn node-a "qemu-$mode" '^qemu-system' qemu-system-x86_64 -accel tcg -m 32 -nodefaults \
+        -display none -monitor none -kernel "$E2E_GUEST_ELF" \
+        -append "dirty=1024$([[ $mode == lose ]] && echo ' lose')" -serial "file:$E2E_ROOT/$mode.serial"
+done
+selftest_line() { # MODE: the first tick line from pass 2 on
+    tr -d '\r' <"$E2E_ROOT/$1.serial" 2>/dev/null | awk '/^T=/ {split($2, p, "="); if (p[2] >= 2) {print; exit}}'
+}
+e2e_wait_for 60 "guest self-test" eval '[[ -n $(selftest_line lose) && -n $(selftest_line clean) ]]' ||
+    e2e_die "guest self-test: no pass 2"
+[[ $(selftest_line lose) == *" E=1 "*" X=00200000" ]] || e2e_die "guest missed the lost write: $(selftest_line lose)"
+[[ $(selftest_line clean) == *" E=0 "* ]] || e2e_die "guest found errors in a clean run: $(selftest_line clean)"
+e2e_stop qemu-lose
+e2e_stop qemu-clean
 
 # a stale run: its owner is gone (PID 1's start time never matches a shell's)
 stale=s$RANDOM

@@ -16,6 +16,10 @@
 # address counts as an error (E) and its address is kept (X). Stamps every 512 bytes
 # catch a page copied only in part.
 #
+# Self-test: with "lose" on the command line the guest skips the stamp of the first page
+# of the region in pass 1, as a migration that dropped a dirty page would; in pass 2 it
+# must then report E=1 X=00200000 (proves the checker finds what it is there for).
+#
 # Output on COM1 (a `file` serial chardev):
 #     BOOT B=<boot id hex> M=<end of region hex> D=<pages per tick>      once at start
 #     T=<ticks> P=<passes> E=<errors> D=<pages per tick> B=<boot id> X=<last bad hex>
@@ -132,7 +136,13 @@ visit_page:
         jmp     3f
 bad:    incl    errors
         movl    %edi, last_bad
-3:      movl    %edi, 0(%edi)
+3:      cmpl    $0, lose_one           # self-test: "forget" one write in pass 1
+        je      6f
+        cmpl    $1, %ebx
+        jne     6f
+        cmpl    $REGION_START, %edi
+        je      7f
+6:      movl    %edi, 0(%edi)
         movl    %ebx, 4(%edi)
         movl    %edi, %eax
         notl    %eax
@@ -147,7 +157,7 @@ bad:    incl    errors
         addl    $512, %esi
         cmpl    $PAGE, %esi
         jb      4b
-        addl    $PAGE, %edi
+7:      addl    $PAGE, %edi
         cmpl    region_end, %edi
         jb      5f
         movl    $REGION_START, %edi
@@ -228,7 +238,18 @@ read_cmdline:
         incl    %esi
         jmp     4b
 5:      movl    %edx, dirty
-9:      ret
+9:      movl    mbinfo, %ebx               # "lose" anywhere: the self-test
+        testl   $4, 0(%ebx)
+        jz      12f
+        movl    16(%ebx), %esi
+10:     cmpb    $0, (%esi)
+        je      12f
+        cmpl    $0x65736f6c, (%esi)        # "lose"
+        je      11f
+        incl    %esi
+        jmp     10b
+11:     movl    $1, lose_one
+12:     ret
 
 # make_boot_id: RTC seconds/minutes/hours mixed with the TSC.
 make_boot_id:
@@ -417,6 +438,7 @@ cursor:     .space 4
 pass:       .space 4
 errors:     .space 4
 last_bad:   .space 4
+lose_one:   .space 4
 ticks:      .space 4
 seen:       .space 4
         .align 16
