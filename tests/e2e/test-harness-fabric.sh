@@ -20,8 +20,10 @@ e2e_begin
 fabric_up node-a node-b node-c
 nodes=(node-a node-b node-c)
 for n in "${nodes[@]}"; do
-    grep -q '^default' <<<"$(node_exec "$n" ip route show)" && e2e_die "$n has a default route"
-    grep -q '^default' <<<"$(node_exec "$n" ip -6 route show)" && e2e_die "$n has an IPv6 default route"
+    routes=$(node_exec "$n" ip route show) || e2e_die "cannot enter $n"
+    grep -q '^default' <<<"$routes" && e2e_die "$n has a default route"
+    routes=$(node_exec "$n" ip -6 route show) || e2e_die "cannot enter $n"
+    grep -q '^default' <<<"$routes" && e2e_die "$n has an IPv6 default route"
     for m in "${nodes[@]}"; do
         [[ $n == "$m" ]] && continue
         fabric_reachable "$m" 4 node_exec "$n" || e2e_die "$n cannot reach $m over IPv4"
@@ -62,7 +64,8 @@ tmpl=$(pod_path_template node-c libvirt-sock)
 tmpl=${tmpl//\{namespace\}/ns1}
 [[ ${tmpl//\{name\}/vm1} == "$(pod_sock node-c ns1 vm1)" ]] || e2e_die "pod_path_template does not give the pod's socket"
 [[ -S $(pod_sock node-c ns1 vm1) ]] || e2e_die "no libvirt socket at $(pod_sock node-c ns1 vm1)"
-[[ -z $(pod_exec node-c ns1 vm1 ip route show) ]] || e2e_die "the pod has a route"
+routes=$(pod_exec node-c ns1 vm1 ip route show) || e2e_die "cannot enter the pod"
+[[ -z $routes ]] || e2e_die "the pod has a route: $routes"
 fabric_reachable node-a 4 pod_exec node-c ns1 vm1 && e2e_die "the pod reaches node-a"
 [[ $(pod_exec node-c ns1 vm1 hostname) == vm1 ]] || e2e_die "the pod has not its own hostname"
 echo marker >"$d/share/migrationproxy/probe"

@@ -35,9 +35,11 @@ e2e_log "setup: fabric $((t_fabric - t_start)) ms, pods $((t_pods - t_fabric)) m
 
 # topology: nothing can leave a pod but through its sockets, no node has a way out
 for n in node-a node-b; do
-    [[ -z $(pod_exec "$n" "$NS" "$NAME" ip route show) ]] || e2e_die "pod $NS/$NAME on $n has a route"
-    [[ -z $(pod_exec "$n" "$NS" "$NAME" ip -6 route show) ]] || e2e_die "pod $NS/$NAME on $n has an IPv6 route"
-    grep -q '^default' <<<"$(node_exec "$n" ip route show)" && e2e_die "$n has a default route"
+    routes=$(pod_exec "$n" "$NS" "$NAME" ip route show) || e2e_die "cannot enter pod $NS/$NAME on $n"
+    routes+=$(pod_exec "$n" "$NS" "$NAME" ip -6 route show) || e2e_die "cannot enter pod $NS/$NAME on $n"
+    [[ -z $routes ]] || e2e_die "pod $NS/$NAME on $n has routes: $routes"
+    routes=$(node_exec "$n" ip route show) || e2e_die "cannot enter $n"
+    grep -q '^default' <<<"$routes" && e2e_die "$n has a default route"
     [[ $(pod_exec "$n" "$NS" "$NAME" hostname) == "$NAME" ]] || e2e_die "pod on $n has not its own UTS namespace"
 done
 fabric_reachable node-b 4 node_exec node-a || e2e_die "node-a cannot reach node-b"
