@@ -241,7 +241,6 @@ vmig_kube_informer_remove(VmigKubeInformer *inf, const char *key, JsonNode *last
     if (!e)
         return;
     g_autoptr(JsonNode) cached = last ? NULL : vmig_kube_parse(e->json);
-    g_autofree char *k = g_strdup(key);
     g_hash_table_remove(inf->cache, key);
     if (inf->handlers.deleted)
         inf->handlers.deleted(inf, last ? last : cached, inf->user_data);
