@@ -1,9 +1,11 @@
 /* ctl-check.c - `vmigratectl check`: is a VMI live-migratable, how, and with which effective
  * configuration? Offline from YAML/JSON files (any mix of VirtualMachineInstance,
  * PersistentVolumeClaim, DataVolume, Node, Namespace, KubeVirt, MigrationPolicy and
- * VirtualMachineInstanceMigration documents, `kind: List` included).
+ * VirtualMachineInstanceMigration documents, `kind: List` included), or live through the API
+ * server (-n NS NAME); with --target-libvirt also the target capability check.
  *
- * Exit status: 0 migratable, 1 not migratable, 2 bad usage or bad input (file and field named).
+ * Exit status: 0 migratable, 1 not migratable or the target refuses, 2 bad usage, bad input
+ * (file and field named), object not found or API/libvirt error (object named).
  *
  * The command is split in three steps so the live mode can reuse the last two:
  *   1. collect: fill CheckInputs (offline: check_collect_files; live: check_collect_live),
