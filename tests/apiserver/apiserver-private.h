@@ -84,20 +84,3 @@ JsonObject *vmig_test_apiserver_json_obj(JsonObject *o, const char *member);
 /* protobuf.c: the metadata of a protobuf-encoded object as JSON (transfer full), or NULL. */
 JsonNode *vmig_test_apiserver_protobuf_decode(const guint8 *data, gsize len, char **error_message);
 
-/* New nodes that take over the caller's reference: json_node_init_object/_array add their
- * own, so the usual json_object_new() + json_node_init_object() leaks one per node. */
-static inline JsonNode *
-vmig_test_apiserver_node_take_object(JsonObject *o)
-{
-    JsonNode *n = json_node_init(json_node_alloc(), JSON_NODE_OBJECT);
-    json_node_take_object(n, o);
-    return n;
-}
-
-static inline JsonNode *
-vmig_test_apiserver_node_take_array(JsonArray *a)
-{
-    JsonNode *n = json_node_init(json_node_alloc(), JSON_NODE_ARRAY);
-    json_node_take_array(n, a);
-    return n;
-}
