@@ -891,6 +891,85 @@ test_many_objects_watch(void **state)
     fx_free(fx);
 }
 
+static void
+test_every_kind_and_seeding(void **state)
+{
+    Fx *fx = fx_new(0, 0);
+    static const struct {
+        const char *collection, *api_version, *kind;
+    } kinds[] = {
+        {"/api/v1/namespaces", "v1", "Namespace"},
+        {"/api/v1/nodes", "v1", "Node"},
+        {"/api/v1/namespaces/ns1/pods", "v1", "Pod"},
+        {"/api/v1/namespaces/ns1/persistentvolumeclaims", "v1", "PersistentVolumeClaim"},
+        {"/api/v1/namespaces/ns1/events", "v1", "Event"},
+        {"/apis/coordination.k8s.io/v1/namespaces/ns1/leases", "coordination.k8s.io/v1", "Lease"},
+        {"/apis/kubevirt.io/v1/namespaces/ns1/virtualmachineinstances", "kubevirt.io/v1",
+         "VirtualMachineInstance"},
+        {"/apis/kubevirt.io/v1/namespaces/ns1/virtualmachineinstancemigrations", "kubevirt.io/v1",
+         "VirtualMachineInstanceMigration"},
+        {"/apis/kubevirt.io/v1/namespaces/kubevirt/kubevirts", "kubevirt.io/v1", "KubeVirt"},
+        {"/apis/migrations.kubevirt.io/v1alpha1/migrationpolicies",
+         "migrations.kubevirt.io/v1alpha1", "MigrationPolicy"},
+        {"/apis/cdi.kubevirt.io/v1beta1/namespaces/ns1/datavolumes", "cdi.kubevirt.io/v1beta1",
+         "DataVolume"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(kinds); i++) {
+        g_autofree char *body = g_strdup_printf(
+            "{\"apiVersion\":\"%s\",\"kind\":\"%s\",\"metadata\":{\"name\":\"x%zu\"}}",
+            kinds[i].api_version, kinds[i].kind, i);
+        g_autoptr(Resp) c = http(fx, "POST", kinds[i].collection, NULL, body);
+        if (c->status != 201)
+            fail_msg("create %s: %u", kinds[i].kind, c->status);
+        g_autofree char *item = g_strdup_printf("%s/x%zu", kinds[i].collection, i);
+        g_autoptr(Resp) g = http(fx, "GET", item, NULL, NULL);
+        assert_int_equal(g->status, 200);
+        assert_string_equal(jstr(g->body, "kind"), kinds[i].kind);
+        g_autoptr(Resp) d = http(fx, "DELETE", item, NULL, NULL);
+        assert_int_equal(d->status, 200);
+    }
+    /* A kind in the body that does not match the URL is refused. */
+    g_autoptr(Resp) wrong = http(fx, "POST", VMIS, NULL,
+                                 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":"
+                                 "{\"name\":\"p\"}}");
+    assert_int_equal(wrong->status, 400);
+    g_autoptr(Resp) bad_name = http(fx, "POST", VMIS, NULL, "{\"metadata\":{\"name\":\"../x\"}}");
+    assert_int_equal(bad_name->status, 422);
+    /* Seeding keeps status: a YAML file with two documents and a List. */
+    g_autofree char *path = g_build_filename(fx->dir, "seed.yaml", NULL);
+    const char *yaml = "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\n"
+                       "metadata: {name: seeded, namespace: ns1}\n"
+                       "status: {phase: Running, nodeName: node-a}\n---\n"
+                       "apiVersion: v1\nkind: List\nitems:\n"
+                       "- apiVersion: v1\n  kind: Node\n  metadata: {name: node-a}\n"
+                       "  spec: {unschedulable: true}\n";
+    assert_true(g_file_set_contents(path, yaml, -1, NULL));
+    g_autoptr(GError) error = NULL;
+    assert_true(vmig_test_apiserver_load_file(fx->server, path, &error));
+    g_unlink(path);
+    g_autoptr(JsonNode) vmi =
+        vmig_test_apiserver_get_object(fx->server, "virtualmachineinstances", "ns1", "seeded");
+    assert_non_null(vmi);
+    assert_string_equal(jstr(vmi, "status.nodeName"), "node-a");
+    g_autoptr(Resp) nf =
+        http(fx, "GET", "/api/v1/nodes?fieldSelector=spec.unschedulable%3Dtrue", NULL, NULL);
+    assert_string_equal(jstr(nf->body, "items[0].metadata.name"), "node-a");
+    /* Over HTTP too, and bad input names the problem. */
+    g_autoptr(Resp) so = http(fx, "POST", "/_test/objects", NULL,
+                              "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":"
+                              "\"VirtualMachineInstance\",\"metadata\":{\"name\":\"s2\","
+                              "\"namespace\":\"ns1\"},\"status\":{\"phase\":\"Failed\"}}");
+    assert_int_equal(so->status, 200);
+    g_autoptr(Resp) s2 = http(fx, "GET", VMIS "/s2", NULL, NULL);
+    assert_string_equal(jstr(s2->body, "status.phase"), "Failed");
+    g_autoptr(Resp) sbad = http(fx, "POST", "/_test/objects", NULL,
+                                "{\"apiVersion\":\"x/v1\",\"kind\":\"Nope\",\"metadata\":"
+                                "{\"name\":\"a\"}}");
+    assert_int_equal(sbad->status, 400);
+    assert_non_null(strstr(jstr(sbad->body, "message"), "not served"));
+    fx_free(fx);
+}
+
 int
 main(void)
 {
@@ -908,6 +987,7 @@ main(void)
         cmocka_unit_test(test_auth_401),
         cmocka_unit_test(test_discovery),
         cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_every_kind_and_seeding),
         cmocka_unit_test(test_many_objects_watch),
     };
     /* VMIG_TEST_FILTER=test_faults runs one case (cmocka's glob filter). */
