@@ -360,6 +360,7 @@ const char *vmig_virt_domain_state_to_string(VmigVirtDomainState state);
 typedef struct {
     int call_rc;                       /* virDomainMigrateToURI3 return */
     const char *call_error;            /* libvirt's last error text; nullable */
+    gboolean call_aborted;             /* its error code is VIR_ERR_OPERATION_ABORTED */
     const VmigVirtJobStats *completed; /* GetJobStats(COMPLETED|KEEP_COMPLETED); nullable */
     VmigVirtAbortCause abort_cause;    /* from the decider */
     gboolean postcopy_started;
@@ -383,8 +384,9 @@ typedef struct {
 
 /**
  * vmig_virt_outcome_derive:
- * Pure. Succeeded when the call returned 0; otherwise completed-job type CANCELLED
- * (or an abort we issued without stats) -> aborted with the cause's reason; a
+ * Pure. Succeeded when the call returned 0; otherwise completed-job type CANCELLED,
+ * the call's error code VIR_ERR_OPERATION_ABORTED, or an abort we issued (unless the
+ * job completed) -> aborted with the cause's reason; a
  * failure after the post-copy switch, or a source paused with reason post-copy
  * failed -> postcopy-failed; else failed. The call's error text is kept as detail
  * only. Returns: (transfer full): free with vmig_virt_outcome_free().

@@ -24,6 +24,7 @@ struct _VmigVirtMigration {
     /* results of the worker, read on the main thread after it handed over */
     int call_rc;
     char *call_error;
+    gboolean call_aborted;
     gboolean have_completed;
     VmigVirtJobStats completed;
     VmigVirtDomainState source_state;
@@ -80,8 +81,11 @@ migrate_thread(gpointer data)
     } else {
         m->call_rc =
             virDomainMigrateToURI3(dom, m->call->dconnuri, params, n, (unsigned int)m->call->flags);
-        if (m->call_rc < 0)
+        if (m->call_rc < 0) {
+            virErrorPtr err = virGetLastError();
             m->call_error = g_strdup(virGetLastErrorMessage());
+            m->call_aborted = err && err->code == VIR_ERR_OPERATION_ABORTED;
+        }
     }
     m->call_us = g_get_monotonic_time() - t0;
     virTypedParamsFree(params, n);
@@ -90,6 +94,8 @@ migrate_thread(gpointer data)
     m->have_completed = vmig_virt_domain_job_stats(m->dom, TRUE, &m->completed, &error);
     if (!m->have_completed)
         g_info("%s: no completed-job stats: %s", vmig_virt_domain_what(m->dom), error->message);
+    else if (m->completed.type == VMIG_VIRT_JOB_NONE)
+        m->have_completed = FALSE; /* none kept (libvirt keeps none after a cancel) */
     g_clear_error(&error);
     if (!vmig_virt_domain_get_state(m->dom, &m->source_state, &error)) {
         m->source_state = VMIG_VIRT_DOMAIN_UNKNOWN;
@@ -122,6 +128,7 @@ finish_on_main(gpointer data)
     VmigVirtOutcomeInput in = {
         .call_rc = m->call_rc,
         .call_error = m->call_error,
+        .call_aborted = m->call_aborted,
         .completed =
             m->have_completed ? &m->completed : (m->have_event_stats ? &m->event_stats : NULL),
         .abort_cause = d->abort_cause,
