@@ -537,8 +537,9 @@ gboolean vmig_virt_domain_job_stats(VmigVirtDomain *dom, gboolean completed, Vmi
 /**
  * vmig_virt_domain_abort_job:
  * virDomainAbortJob, then waits up to @wait_ms for the active job to end. Blocking;
- * call from a worker thread. Returns: FALSE with VMIG_VIRT_ERROR_LIBVIRT or
- * VMIG_VIRT_ERROR_TIMEOUT (the job still runs after @wait_ms).
+ * call from a worker thread. Returns: FALSE with VMIG_VIRT_ERROR_LIBVIRT,
+ * VMIG_VIRT_ERROR_POSTCOPY (the domain is in post-copy: nothing is sent), or
+ * VMIG_VIRT_ERROR_TIMEOUT (the abort was sent but the job still runs after @wait_ms).
  */
 gboolean vmig_virt_domain_abort_job(VmigVirtDomain *dom, guint wait_ms, GError **error);
 

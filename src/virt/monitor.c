@@ -132,7 +132,11 @@ action_done(GObject *source, GAsyncResult *res, gpointer user_data)
 
     if (m->freed)
         return;
-    vmig_virt_decider_action_done(&m->decider, &t->action, ok);
+    /* An abort whose bounded wait ran out was still issued: the job is being
+     * cancelled, so the cause stays and no second abort follows (B15). */
+    gboolean issued = ok || (t->action.kind == VMIG_VIRT_ACTION_ABORT &&
+                             g_error_matches(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_TIMEOUT));
+    vmig_virt_decider_action_done(&m->decider, &t->action, issued);
     if (ok)
         g_message("%s: monitor action %s done", m->what,
                   vmig_virt_action_kind_to_string(t->action.kind));

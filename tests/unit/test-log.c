@@ -15,8 +15,8 @@ static const gint64 T = 1795978982123000;
 static void
 test_text_line(void **state)
 {
-    g_autofree char *line =
-        vmig_log_format_line(VMIG_LOG_FORMAT_TEXT, G_LOG_LEVEL_WARNING, "vmig-kube", "ns1/vm1: x", T);
+    g_autofree char *line = vmig_log_format_line(VMIG_LOG_FORMAT_TEXT, G_LOG_LEVEL_WARNING,
+                                                 "vmig-kube", "ns1/vm1: x", T);
     assert_string_equal(line, "2026-11-29T19:03:02.123Z warning vmig-kube: ns1/vm1: x");
 }
 
