@@ -376,7 +376,8 @@ typedef struct {
     char *detail; /* libvirt's text (may be consequential); nullable */
     gboolean postcopy_used;
     gboolean paused_to_complete;
-    gboolean has_stats; /* the figures below come from completed-job stats */
+    gboolean completed_event; /* the job-completed event arrived (set by the migration) */
+    gboolean has_stats;       /* the figures below come from completed-job stats */
     guint64 downtime_ms, time_elapsed_ms;
     guint64 data_processed, data_total, data_remaining;
     guint64 mem_bps, dirty_rate_bps, iterations;
@@ -625,6 +626,14 @@ gboolean vmig_virt_migration_request_abort(VmigVirtMigration *migration, GError 
  */
 void vmig_virt_migration_set_progress(VmigVirtMigration *migration, VmigVirtMonitorSampleFunc func,
                                       gpointer user_data);
+
+/**
+ * vmig_virt_migration_set_action_func:
+ * @func: called on the main context after each monitor action was carried out (abort,
+ *   post-copy switch, suspend, downtime step: for status and events), with its result
+ */
+void vmig_virt_migration_set_action_func(VmigVirtMigration *migration,
+                                         VmigVirtMonitorActionFunc func, gpointer user_data);
 
 /** vmig_virt_migration_get_monitor: Returns: (transfer none): the monitor. */
 VmigVirtMonitor *vmig_virt_migration_get_monitor(VmigVirtMigration *migration);

@@ -16,6 +16,8 @@ struct _VmigVirtMigration {
     gpointer user_data;
     VmigVirtMonitorSampleFunc on_progress;
     gpointer progress_data;
+    VmigVirtMonitorActionFunc on_action;
+    gpointer action_data;
     GThread *thread;
     /* set on the main thread when the monitor's action succeeded, read by the
      * worker after the call returned */
@@ -137,18 +139,19 @@ finish_on_main(gpointer data)
         .source_state = m->source_state,
     };
     g_autoptr(VmigVirtOutcome) o = vmig_virt_outcome_derive(&in);
+    o->completed_event = m->have_event_stats;
     if (m->resume_note) {
         char *detail = o->detail ? g_strdup_printf("%s; %s", o->detail, m->resume_note)
                                  : g_strdup(m->resume_note);
         g_free(o->detail);
         o->detail = detail;
     }
-    g_message("%s: migration %s%s%s%s (call %" G_GINT64_FORMAT " ms, downtime %" G_GUINT64_FORMAT
+    g_message("%s: migration %s%s%s (call %" G_GINT64_FORMAT " ms, downtime %" G_GUINT64_FORMAT
               " ms, %" G_GUINT64_FORMAT " bytes, %" G_GUINT64_FORMAT " iterations%s%s)",
               vmig_virt_domain_what(m->dom), vmig_virt_outcome_kind_to_string(o->kind),
-              o->reason[0] ? ": " : "", o->reason, o->detail ? " - " : "", m->call_us / 1000,
-              o->downtime_ms, o->data_processed, o->iterations,
-              o->postcopy_used ? ", post-copy" : "", o->paused_to_complete ? ", paused" : "");
+              o->reason[0] ? ": " : "", o->reason, m->call_us / 1000, o->downtime_ms,
+              o->data_processed, o->iterations, o->postcopy_used ? ", post-copy" : "",
+              o->paused_to_complete ? ", paused" : "");
     if (o->detail)
         g_message("%s: detail: %s", vmig_virt_domain_what(m->dom), o->detail);
     if (m->done)
@@ -161,12 +164,12 @@ on_monitor_action(VmigVirtMonitor *mon, const VmigVirtAction *action, gboolean o
                   const char *error_text, gpointer user_data)
 {
     VmigVirtMigration *m = user_data;
-    if (!ok)
-        return;
-    if (action->kind == VMIG_VIRT_ACTION_START_POSTCOPY)
+    if (ok && action->kind == VMIG_VIRT_ACTION_START_POSTCOPY)
         g_atomic_int_set(&m->postcopy_started, 1);
-    else if (action->kind == VMIG_VIRT_ACTION_SUSPEND)
+    else if (ok && action->kind == VMIG_VIRT_ACTION_SUSPEND)
         g_atomic_int_set(&m->paused_by_monitor, 1);
+    if (m->on_action)
+        m->on_action(mon, action, ok, error_text, m->action_data);
 }
 
 static void
@@ -271,4 +274,12 @@ vmig_virt_migration_set_progress(VmigVirtMigration *m, VmigVirtMonitorSampleFunc
 {
     m->on_progress = func;
     m->progress_data = user_data;
+}
+
+void
+vmig_virt_migration_set_action_func(VmigVirtMigration *m, VmigVirtMonitorActionFunc func,
+                                    gpointer user_data)
+{
+    m->on_action = func;
+    m->action_data = user_data;
 }

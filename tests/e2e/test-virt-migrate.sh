@@ -17,6 +17,12 @@
 #   4 stall b->a (destination QEMU stopped with SIGSTOP): reason "no progress" (B13 S1)
 #   5 pause-and-complete b->a (2 MiB/s, 3 s/GiB, action pause, then max speed raised on
 #     the running job): outcome succeeded with paused=1; guest ticking on a
+#   6 post-copy a->b (B14 steps 1-2): switch at the deadline, an abort request right
+#     after it is refused ("abort not possible during post-copy"), no abort issued,
+#     outcome succeeded with postcopy=1, guest ticking on b
+#   7 post-copy failure b->a (B14 run B): the veth goes down right after the switch;
+#     outcome postcopy-failed, the source stays "paused (post-copy failed)" and the
+#     driver refuses to resume it
 #
 # Usage: test-virt-migrate.sh PATH/TO/virt-migrate-tool
 set -euo pipefail
@@ -78,7 +84,7 @@ migrate() {
         --dconnuri "qemu+tcp://${ADDR[$dst]}/system" --migrate-uri "tcp://${ADDR[$dst]}:49252" \
         --poll-ms 200 "$@" 2>"$MIG_ROOT/tool-$src$dst.log" | tee "$MIG_ROOT/outcome"
 }
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$MIG_ROOT/outcome"; }
+field() { grep '^OUTCOME' "$MIG_ROOT/outcome" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
 lines() { wc -l <"$(serial "$1")" 2>/dev/null || echo 0; }
 mark() { # node -> "last_tick_anywhere lines_on_node" before a migration
@@ -106,6 +112,7 @@ migrate a b --expect succeeded || fail "1: outcome $(cat "$MIG_ROOT/outcome")"
 (($(field data_processed) > 1048576)) || fail "1: data_processed $(field data_processed) too small"
 (($(field iterations) >= 1)) || fail "1: iterations $(field iterations)"
 (($(field polls) >= 1)) || fail "1: monitor never polled"
+[[ $(field event) == 1 ]] || fail "1: no job-completed event (B12 run B)"
 guest_continues b "$m"
 
 # 2 ------------------------------------------------------------------ user abort
@@ -165,4 +172,31 @@ if [[ $dst_state == paused ]]; then
 fi
 guest_continues a "$m"
 
-log "PASS: 5 scenarios"
+# 6 ------------------------------------------------------------------ post-copy (B14 1-2)
+SRC=a; m=$(mark b)
+log "6: post-copy switch at the deadline a -> b, abort refused"
+migrate a b --postcopy --timeout-action postcopy --bandwidth 2 --completion-per-gib 3 \
+    --abort-on-postcopy --expect succeeded || fail "6: outcome $(cat "$MIG_ROOT/outcome")"
+grep -q '^ACTION start-postcopy ok=1' "$MIG_ROOT/outcome" || fail "6: no post-copy switch"
+grep -q '^ABORT_REFUSED postcopy=1 message="abort not possible during post-copy"' \
+    "$MIG_ROOT/outcome" || fail "6: abort during post-copy was not refused"
+grep -q '^ACTION abort' "$MIG_ROOT/outcome" && fail "6: an abort was issued during post-copy"
+[[ $(field postcopy) == 1 ]] || fail "6: post-copy not recorded"
+[[ $(state b) == running ]] || fail "6: domain on b is '$(state b)'"
+guest_continues b "$m"
+
+# 7 ------------------------------------------------------------------ post-copy failure (B14 run B)
+# The link breaks right after the switch: the migration fails in post-copy, the source
+# stays paused (post-copy failed) and must never be resumed. The guest is lost: last.
+SRC=b
+log "7: link broken during post-copy b -> a"
+migrate b a --postcopy --timeout-action postcopy --bandwidth 2 --completion-per-gib 3 \
+    --on-postcopy-cmd "ip -n mig-b link set veth-mig-b down" --check-resume-refused \
+    --expect postcopy-failed --expect-reason "post-copy failed" ||
+    fail "7: outcome $(cat "$MIG_ROOT/outcome")"
+grep -q '^RESUME_REFUSED state=1' "$MIG_ROOT/outcome" || fail "7: the driver resumed the source"
+reason=$(vsh b domstate --reason "$DOM" 2>/dev/null | head -1)
+[[ $reason == "paused (post-copy failed)" ]] || fail "7: source is '$reason'"
+log "  source after the failure: $reason (not resumed)"
+
+log "PASS: 7 scenarios"

@@ -16,10 +16,11 @@
 #include "vmig/virt.h"
 
 static char *opt_src_uri, *opt_ns = "e2e", *opt_name = "vm1", *opt_dconnuri, *opt_migrate_uri;
+static char *opt_on_postcopy_cmd;
 static char *opt_action = "abort", *opt_expect = "succeeded", *opt_reason;
 static gint64 opt_bandwidth, opt_progress_s = 150, opt_per_gib_s = 150, opt_abort_after_ms = -1;
 static gint64 opt_poll_ms = 200, opt_speed_after_ms = -1, opt_speed_mibps;
-static gboolean opt_postcopy, opt_auto_converge;
+static gboolean opt_postcopy, opt_auto_converge, opt_abort_on_postcopy, opt_check_resume;
 
 static GOptionEntry entries[] = {
     {"src-uri", 0, 0, G_OPTION_ARG_STRING, &opt_src_uri, "source libvirt URI", "URI"},
@@ -35,6 +36,12 @@ static GOptionEntry entries[] = {
     {"auto-converge", 0, 0, G_OPTION_ARG_NONE, &opt_auto_converge, "auto-converge", NULL},
     {"poll-ms", 0, 0, G_OPTION_ARG_INT64, &opt_poll_ms, "GetJobStats period", "MS"},
     {"abort-after-ms", 0, 0, G_OPTION_ARG_INT64, &opt_abort_after_ms, "user abort after MS", "MS"},
+    {"abort-on-postcopy", 0, 0, G_OPTION_ARG_NONE, &opt_abort_on_postcopy,
+     "request an abort right after the post-copy switch (must be refused)", NULL},
+    {"on-postcopy-cmd", 0, 0, G_OPTION_ARG_STRING, &opt_on_postcopy_cmd,
+     "run this shell command right after the post-copy switch (e.g. break the link)", "CMD"},
+    {"check-resume-refused", 0, 0, G_OPTION_ARG_NONE, &opt_check_resume,
+     "after the end, try vmig_virt_domain_resume on the source and print the answer", NULL},
     {"speed-after-ms", 0, 0, G_OPTION_ARG_INT64, &opt_speed_after_ms,
      "set max speed (--speed) after MS", "MS"},
     {"speed", 0, 0, G_OPTION_ARG_INT64, &opt_speed_mibps, "MiB/s for --speed-after-ms", "N"},
@@ -67,14 +74,24 @@ on_done(VmigVirtMigration *m, const VmigVirtOutcome *o, gpointer user_data)
     printf("OUTCOME kind=%s reason=\"%s\" downtime_ms=%" G_GUINT64_FORMAT
            " elapsed_ms=%" G_GUINT64_FORMAT " data_processed=%" G_GUINT64_FORMAT
            " data_total=%" G_GUINT64_FORMAT " iterations=%" G_GUINT64_FORMAT
-           " mem_bps=%" G_GUINT64_FORMAT " postcopy=%d paused=%d has_stats=%d polls=%u"
+           " mem_bps=%" G_GUINT64_FORMAT " postcopy=%d paused=%d has_stats=%d event=%d polls=%u"
            " samples=%u detail=\"%s\"\n",
            vmig_virt_outcome_kind_to_string(o->kind), o->reason, o->downtime_ms, o->time_elapsed_ms,
            o->data_processed, o->data_total, o->iterations, o->mem_bps, o->postcopy_used,
-           o->paused_to_complete, o->has_stats,
+           o->paused_to_complete, o->has_stats, o->completed_event,
            vmig_virt_monitor_poll_count(vmig_virt_migration_get_monitor(m)), r->samples,
            o->detail ? o->detail : "");
     fflush(stdout);
+    if (opt_check_resume) {
+        /* the daemon never does this; the test proves the driver refuses it */
+        g_autoptr(GError) error = NULL;
+        if (vmig_virt_domain_resume(r->dom, &error))
+            printf("RESUMED\n");
+        else
+            printf("RESUME_REFUSED state=%d message=\"%s\"\n",
+                   g_error_matches(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_STATE), error->message);
+        fflush(stdout);
+    }
     gboolean ok = g_strcmp0(vmig_virt_outcome_kind_to_string(o->kind), opt_expect) == 0 &&
                   (!opt_reason || g_strcmp0(o->reason, opt_reason) == 0);
     r->status = ok ? 0 : 1;
@@ -82,13 +99,41 @@ on_done(VmigVirtMigration *m, const VmigVirtOutcome *o, gpointer user_data)
 }
 
 static gboolean
-do_abort(gpointer user_data)
+abort_now(gpointer user_data)
 {
     Run *r = user_data;
     g_autoptr(GError) error = NULL;
-    if (!vmig_virt_migration_request_abort(r->migration, &error))
-        g_warning("abort: %s", error->message);
+    if (vmig_virt_migration_request_abort(r->migration, &error))
+        printf("ABORT requested\n");
+    else
+        printf("ABORT_REFUSED postcopy=%d message=\"%s\"\n",
+               g_error_matches(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_POSTCOPY), error->message);
+    fflush(stdout);
     return G_SOURCE_REMOVE;
+}
+
+static void
+on_action(VmigVirtMonitor *mon, const VmigVirtAction *a, gboolean ok, const char *err,
+          gpointer user_data)
+{
+    printf("ACTION %s ok=%d%s%s\n", vmig_virt_action_kind_to_string(a->kind), ok, err ? " " : "",
+           err ? err : "");
+    fflush(stdout);
+    if (ok && a->kind == VMIG_VIRT_ACTION_START_POSTCOPY && opt_on_postcopy_cmd) {
+        g_autoptr(GError) error = NULL;
+        char *argv[] = {"/bin/sh", "-c", opt_on_postcopy_cmd, NULL};
+        if (!g_spawn_async(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, &error))
+            g_warning("--on-postcopy-cmd: %s", error->message);
+    }
+    if (opt_abort_on_postcopy && ok && a->kind == VMIG_VIRT_ACTION_START_POSTCOPY)
+        abort_now(user_data);
+}
+
+static gboolean
+do_abort(gpointer user_data)
+{
+    Run *r = user_data;
+    return abort_now(r);
 }
 
 static gpointer
@@ -167,6 +212,7 @@ main(int argc, char **argv)
         return 1;
     }
     vmig_virt_migration_set_progress(r.migration, on_progress, &r);
+    vmig_virt_migration_set_action_func(r.migration, on_action, &r);
     if (opt_abort_after_ms >= 0)
         g_timeout_add((guint)opt_abort_after_ms, do_abort, &r);
     if (opt_speed_after_ms >= 0)
