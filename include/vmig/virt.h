@@ -21,6 +21,7 @@
 
 #include <gio/gio.h>
 #include <glib.h>
+#include <libvirt/libvirt.h>
 
 G_BEGIN_DECLS
 
@@ -491,6 +492,12 @@ typedef struct _VmigVirtDomain VmigVirtDomain;
  * the connection (virConnectOpen) or NULL with VMIG_VIRT_ERROR_CONNECT naming the URI.
  */
 VmigVirtConn *vmig_virt_conn_open(const char *uri, GError **error);
+/**
+ * vmig_virt_conn_ptr:
+ * Returns: (transfer none): the libvirt connection, for modules that call libvirt
+ *   themselves (the capability checks); valid as long as @conn.
+ */
+virConnectPtr vmig_virt_conn_ptr(VmigVirtConn *conn);
 void vmig_virt_conn_free(VmigVirtConn *conn);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigVirtConn, vmig_virt_conn_free)
 

@@ -125,7 +125,8 @@ vmig_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, g
     const char *message = NULL;
 
     if (!vmig_log_verbose && (level & (G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO)) &&
-        !(level & ~(G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO | G_LOG_FLAG_FATAL | G_LOG_FLAG_RECURSION)))
+        !(level &
+          ~(G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO | G_LOG_FLAG_FATAL | G_LOG_FLAG_RECURSION)))
         return G_LOG_WRITER_HANDLED;
 
     for (gsize i = 0; i < n_fields; i++) {

@@ -14,3 +14,4 @@ typedef struct {
 
 /* Subcommand entry points (argv[0] is the subcommand name). */
 int vmig_ctl_version(int argc, char **argv);
+int vmig_ctl_proxy(int argc, char **argv);

@@ -16,6 +16,7 @@ vmig_ctl_version(int argc, char **argv)
 /* One row per subcommand; add a row when adding ctl-<name>.c. */
 static const VmigCtlCommand vmig_ctl_commands[] = {
     {"version", "print the version", vmig_ctl_version},
+    {"proxy", "run one side of the migration-data proxy", vmig_ctl_proxy},
 };
 
 static void

@@ -102,6 +102,12 @@ vmig_virt_conn_open(const char *uri, GError **error)
     return conn;
 }
 
+virConnectPtr
+vmig_virt_conn_ptr(VmigVirtConn *conn)
+{
+    return conn->conn;
+}
+
 void
 vmig_virt_conn_free(VmigVirtConn *conn)
 {

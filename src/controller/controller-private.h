@@ -1,0 +1,149 @@
+/* controller-private.h - shared by the controller's files (not installed). */
+#pragma once
+
+#include "vmig/capability.h"
+#include "vmig/controller.h"
+#include "vmig/kube.h"
+#include "vmig/migration.h"
+#include "vmig/model.h"
+#include "vmig/proxy.h"
+#include "vmig/virt.h"
+
+#include "edit.h"
+
+G_BEGIN_DECLS
+
+/* Annotations vmigrated keeps on a VMIM (they survive CRD pruning, unlike unknown
+ * status fields). */
+#define VMIG_CTL_ANN_SOURCE   "vmigrated.kubevirt.io/source"   /* JSON: domain XML, host facts */
+#define VMIG_CTL_ANN_TARGET   "vmigrated.kubevirt.io/target"   /* JSON: target emulator */
+#define VMIG_CTL_ANN_PROGRESS "vmigrated.kubevirt.io/progress" /* JSON: job figures */
+/* Heartbeat Lease annotations. */
+#define VMIG_CTL_ANN_ADDRESS     "vmigrated.kubevirt.io/migration-address"
+#define VMIG_CTL_LEASE_PREFIX    "vmigrated-"
+#define VMIG_CTL_LEASE_SECONDS   40
+#define VMIG_CTL_LABEL_VMI_NAME  "kubevirt.io/vmi-name"
+#define VMIG_CTL_LABEL_NODE_NAME "kubevirt.io/nodeName"
+
+typedef enum {
+    CTL_INF_VMIM,
+    CTL_INF_VMI,
+    CTL_INF_NODE,
+    CTL_INF_LEASE,
+    CTL_INF_PVC,
+    CTL_INF_DV,
+    CTL_INF_KUBEVIRT,
+    CTL_INF_POLICY,
+    CTL_INF_NAMESPACE,
+    CTL_N_INF,
+} CtlInformer;
+
+typedef struct _CtlJob CtlJob;
+
+/* Local runtime of one VMIM on this node. */
+struct _CtlJob {
+    VmigController *ctl;
+    char *key; /* "ns/name" of the VMIM */
+    char *ns;
+    char *name;
+    char *uid;
+    char *vmi_name;
+    gboolean busy; /* an action is in flight; its completion re-queues the key */
+    guint wake_id; /* timer for the decision's wake_at */
+    gint64 wake_at_ms;
+    VmigMigrationAction last_action;
+    char *last_reason;
+    guint failures;      /* consecutive action errors, for backoff */
+    char *chosen_target; /* the target selection behind a SCHEDULE decision */
+
+    /* source */
+    gboolean proxy_source;
+    VmigVirtConn *conn;
+    VmigVirtDomain *dom;
+    VmigVirtMigration *migration;
+    gboolean job_done;
+    gboolean job_ok;
+    char *job_reason;
+    VmigVirtOutcome *outcome;
+    gboolean progress_writing;
+    gint64 progress_written_ms;
+    gint64 started_ms;
+    char *source_node; /* for the completion message */
+    char *target_node;
+    guint64 last_processed; /* progress figures for status and metrics */
+    guint64 last_remaining;
+    guint64 last_total;
+    guint64 last_dirty_rate;
+    guint64 last_mem_bps;
+    guint64 last_iteration;
+    gboolean postcopy;
+
+    /* target */
+    gboolean proxy_target;
+    gboolean block_migration; /* the NBD channel is served */
+    gboolean domain_here;
+    gboolean probing;
+};
+
+struct _VmigController {
+    const VmigAgentConfig *cfg;
+    VmigKubeClient *kube;
+    VmigKubeRecorder *recorder;
+    VmigKubeInformer *inf[CTL_N_INF];
+    gboolean started;
+    GHashTable *jobs;      /* VMIM key -> CtlJob* */
+    GHashTable *vmi_index; /* "ns/vmi" -> GHashTable set of VMIM keys */
+    GHashTable *queue;     /* VMIM keys to reconcile */
+    guint queue_idle;
+    VmigProxy *proxy;
+    guint heartbeat_id;
+    gboolean heartbeat_busy;
+    char *lease_namespace;
+    gboolean shutting_down;
+    GSourceFunc shutdown_done;
+    gpointer shutdown_data;
+    guint shutdown_timer;
+    guint shutdown_deadline;
+};
+
+/* controller.c */
+void vmig_ctl_enqueue(VmigController *ctl, const char *key);
+/* Re-queue the job after @delay_ms (replaces an earlier wake-up). */
+void vmig_ctl_job_retry(CtlJob *job, guint delay_ms);
+gint64 vmig_ctl_wall_ms(void);
+char *vmig_ctl_node_address(VmigController *ctl, const char *node);
+gboolean vmig_ctl_node_ready(VmigController *ctl, const char *node, gint64 now_ms);
+gboolean vmig_ctl_holder_live(const char *namespace_, const char *uid, gpointer ctl);
+gboolean vmig_ctl_has_finalizer(JsonNode *vmim);
+
+/* policy.c: source checks and limits from the checks and migconfig modules */
+/* LiveMigratable for @vmi; @reason (transfer full) says why not; @copy_disks (transfer full)
+ * lists the disk targets a block migration copies (NULL or empty: none). */
+gboolean vmig_ctl_check_source(VmigController *ctl, VmigModelVmi *vmi, char **reason,
+                               GStrv *copy_disks);
+gboolean vmig_ctl_allow_host_passthrough(VmigController *ctl, VmigModelVmi *vmi);
+
+/* The migration settings in force for one VMI (KubeVirt CR, then MigrationPolicy). */
+typedef struct {
+    guint64 bandwidth_mibps; /* 0 = unlimited */
+    gboolean auto_converge;
+    gboolean allow_postcopy;
+    guint completion_timeout_per_gib_s;
+    guint progress_timeout_s;
+    gboolean disable_tls;
+} CtlEffective;
+void vmig_ctl_effective(VmigController *ctl, VmigModelVmi *vmi, CtlEffective *out);
+/* Recompute and write the LiveMigratable condition of a VMI on this node (when changed). */
+void vmig_ctl_vmi_condition(VmigController *ctl, JsonNode *vmi_node);
+void vmig_ctl_limits(VmigController *ctl, guint *per_cluster, guint *per_node);
+
+/* actions.c: perform a decision; the job is busy until its completion re-queues it */
+void vmig_ctl_perform(CtlJob *job, const VmigMigrationDecision *d, VmigModelVmim *vmim,
+                      VmigModelVmi *vmi);
+void vmig_ctl_job_release_local(CtlJob *job);
+
+/* heartbeat.c */
+void vmig_ctl_heartbeat_start(VmigController *ctl);
+void vmig_ctl_heartbeat_stop(VmigController *ctl);
+
+G_END_DECLS

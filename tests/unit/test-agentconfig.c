@@ -1,0 +1,173 @@
+/* test-agentconfig.c - option sources, precedence, validation and path templates. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "vmig/agentconfig.h"
+
+static VmigAgentConfig *
+load(const char *const *args, const char *const *env, GError **error)
+{
+    g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(a, g_strdup("vmigrated"));
+    for (const char *const *p = args; p && *p; p++)
+        g_ptr_array_add(a, g_strdup(*p));
+    g_ptr_array_add(a, NULL);
+    int argc = (int)a->len - 1;
+    /* GOption rearranges argv; keep our own copy of the pointers to free them. */
+    g_autofree char **argv = g_memdup2(a->pdata, sizeof(char *) * a->len);
+    char **argvp = argv;
+    return vmig_agentconfig_load(&argc, &argvp, (char **)(env ? env : (const char *const[]){NULL}),
+                                 error);
+}
+
+static void
+test_defaults_and_downward_api(void **state)
+{
+    g_autoptr(GError) err = NULL;
+    const char *env[] = {"NODE_NAME=node-a", NULL};
+    g_autoptr(VmigAgentConfig) c = load(NULL, env, &err);
+    assert_null(err);
+    assert_non_null(c);
+    assert_string_equal(c->node_name, "node-a");
+    assert_null(c->kubeconfig);
+    assert_int_equal(c->target_ready_timeout_ms, 150000);
+    assert_int_equal(c->job_poll_interval_ms, 500);
+    assert_string_equal(c->domain_name, "{namespace}_{name}");
+    assert_false(c->disable_tls);
+}
+
+static void
+test_precedence_flag_env_file(void **state)
+{
+    g_autofree char *path = NULL;
+    int fd = g_file_open_tmp("vmig-cfg-XXXXXX.ini", &path, NULL);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_true(g_file_set_contents(path,
+                                    "[vmigrated]\nnode-name=node-file\njob-poll-interval-ms=700\n"
+                                    "status-interval-ms=2000\nlog-format=json\n",
+                                    -1, NULL));
+    g_autofree char *cfgarg = g_strdup_printf("--config=%s", path);
+    const char *args[] = {cfgarg, "--job-poll-interval-ms", "250", "--disable-tls", NULL};
+    const char *env[] = {"NODE_NAME=node-down", "VMIGRATED_STATUS_INTERVAL_MS=1500", NULL};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmigAgentConfig) c = load(args, env, &err);
+    assert_null(err);
+    assert_non_null(c);
+    assert_string_equal(c->node_name, "node-down"); /* env beats file */
+    assert_int_equal(c->job_poll_interval_ms, 250); /* flag beats file */
+    assert_int_equal(c->status_interval_ms, 1500);  /* env beats file */
+    assert_string_equal(c->log_format, "json");     /* file beats default */
+    assert_true(c->disable_tls);
+    g_autofree char *kf = vmig_agentconfig_to_keyfile(c);
+    assert_non_null(strstr(kf, "job-poll-interval-ms=250\n"));
+    g_unlink(path);
+}
+
+typedef struct {
+    const char *args[4];
+    const char *env[3];
+    int code;
+    const char *needle; /* must appear in the message */
+} BadCase;
+
+static void
+test_bad_values_name_the_option(void **state)
+{
+    static const BadCase cases[] = {
+        {{NULL}, {NULL}, VMIG_AGENTCONFIG_ERROR_MISSING, "--node-name"},
+        {{"--node-name", "Node_A", NULL}, {NULL}, VMIG_AGENTCONFIG_ERROR_INVALID, "Node_A"},
+        {{"--node-name", "a", "--job-poll-interval-ms", "fast"},
+         {NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "--job-poll-interval-ms (command line): 'fast'"},
+        {{"--node-name", "a", NULL},
+         {"VMIGRATED_ABORT_WAIT_MS=-5", NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "environment VMIGRATED_ABORT_WAIT_MS"},
+        {{"--node-name", "a", "--log-format", "xml"},
+         {NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "--log-format"},
+        {{"--node-name", "a", "--migration-address", "node-b"},
+         {NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "--migration-address"},
+        {{"--node-name", "a", "--pod-share-dir", "/x/{nmespace}"},
+         {NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "unknown placeholder {nmespace}"},
+        {{"--node-name", "a", "--libvirt-socket", "rel/{name}"},
+         {NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "--libvirt-socket"},
+        {{"--node-name", "a", "--bogus"}, {NULL}, VMIG_AGENTCONFIG_ERROR_USAGE, "--bogus"},
+        {{"--node-name", "a", "stray"}, {NULL}, VMIG_AGENTCONFIG_ERROR_USAGE, "stray"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VmigAgentConfig) c = load(cases[i].args, cases[i].env, &err);
+        assert_null(c);
+        assert_non_null(err);
+        if (err->code != cases[i].code || !strstr(err->message, cases[i].needle))
+            fail_msg("case %zu: code %d message '%s'", i, err->code, err->message);
+    }
+}
+
+static void
+test_template_refuses_unsafe_values(void **state)
+{
+    static const struct {
+        const char *ns, *name, *uid;
+        const char *want; /* NULL = refused */
+    } cases[] = {
+        {"ns1", "vm1", "5b2a7c1e-0d1f-4c55-9a77-0000000000aa",
+         "/p/ns1_vm1/5b2a7c1e-0d1f-4c55-9a77-0000000000aa"},
+        {"ns1", "vm.with.dots", "5b2a7c1e-0d1f-4c55-9a77-0000000000aa",
+         "/p/ns1_vm.with.dots/5b2a7c1e-0d1f-4c55-9a77-0000000000aa"},
+        {"ns1", "../etc", "5b2a7c1e-0d1f-4c55-9a77-0000000000aa", NULL},
+        {"ns1", "a/b", "5b2a7c1e-0d1f-4c55-9a77-0000000000aa", NULL},
+        {"ns1", "a..b", "5b2a7c1e-0d1f-4c55-9a77-0000000000aa", NULL},
+        {"n/s", "vm1", "5b2a7c1e-0d1f-4c55-9a77-0000000000aa", NULL},
+        {"ns.1", "vm1", "5b2a7c1e-0d1f-4c55-9a77-0000000000aa", NULL}, /* namespace is a label */
+        {"ns1", "vm1", "../../x", NULL},
+        {"ns1", "", "5b2a7c1e-0d1f-4c55-9a77-0000000000aa", NULL},
+        {"ns1", "VM1", "5b2a7c1e-0d1f-4c55-9a77-0000000000aa", NULL},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) err = NULL;
+        g_autofree char *s = vmig_agentconfig_expand("/p/{namespace}_{name}/{uid}", cases[i].ns,
+                                                     cases[i].name, cases[i].uid, NULL, 0, &err);
+        if (cases[i].want) {
+            assert_non_null(s);
+            assert_string_equal(s, cases[i].want);
+        } else {
+            assert_null(s);
+            assert_int_equal(err->code, VMIG_AGENTCONFIG_ERROR_INVALID);
+        }
+    }
+    g_autoptr(GError) err = NULL;
+    g_autofree char *p = vmig_agentconfig_expand("/proc/{pid}/root", "a", "b", NULL, NULL, 0, &err);
+    assert_null(p); /* unknown PID */
+    g_autofree char *q =
+        vmig_agentconfig_expand("/proc/{pid}/root", "a", "b", NULL, NULL, 42, NULL);
+    assert_string_equal(q, "/proc/42/root");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_and_downward_api),
+        cmocka_unit_test(test_precedence_flag_env_file),
+        cmocka_unit_test(test_bad_values_name_the_option),
+        cmocka_unit_test(test_template_refuses_unsafe_values),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

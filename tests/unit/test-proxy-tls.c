@@ -1,0 +1,412 @@
+/* test-proxy-tls.c - mutual TLS between proxies: the B24 refusal matrix, disableTLS (run B),
+ * data and half-close over TLS, and certificate files reloaded without restart. The test CA
+ * is made by scripts/gen-certs in a temporary directory. */
+#include "proxy-test-util.h"
+
+#include <gnutls/gnutls.h>
+#include <json-glib/json-glib.h>
+
+typedef struct {
+    char *tmp;
+    char *pod_path;
+    int pod_fd;
+    VmigProxy *tgt;
+    guint16 ports[VMIG_PROXY_N_CHANNELS];
+    GPtrArray *errors;
+} Tls;
+
+static char *certs; /* directory with ca1/ ca2/ exp/ reload/ */
+
+static void
+on_done(const char *uid, VmigProxyChannel ch, guint64 fwd, guint64 rev, const GError *error,
+        gpointer data)
+{
+    Tls *t = data;
+    if (t)
+        g_ptr_array_add(t->errors, g_strdup(error ? error->message : ""));
+}
+
+static char *
+cpath(const char *dir, const char *file)
+{
+    return g_strdup_printf("%s/%s/%s", certs, dir, file);
+}
+
+static void
+gen(const char *dir, const char *name, gboolean expired)
+{
+    g_autofree char *cmd = g_strdup_printf("%s%s/scripts/gen-certs '%s/%s' %s",
+                                           expired ? "GEN_CERTS_NOT_BEFORE_EXPIRED=1 " : "",
+                                           g_getenv("VMIG_SOURCE_ROOT"), certs, dir, name);
+    assert_int_equal(system(cmd), 0);
+}
+
+static int
+group_setup(void **state)
+{
+    if (!g_getenv("VMIG_SOURCE_ROOT"))
+        return -1;
+    certs = g_dir_make_tmp("vmig-proxy-certs-XXXXXX", NULL);
+    gen("ca1", "node-a", FALSE);
+    gen("ca1", "node-b", FALSE);
+    gen("ca1", "node-c", FALSE);
+    gen("ca2", "node-a", FALSE);
+    /* An expired node-a certificate from the right CA. */
+    g_autofree char *cmd = g_strdup_printf("mkdir -p %s/exp && cp %s/ca1/ca.pem %s/ca1/ca-key.pem "
+                                           "%s/exp/",
+                                           certs, certs, certs, certs);
+    assert_int_equal(system(cmd), 0);
+    gen("exp", "node-a", TRUE);
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", certs);
+    assert_int_equal(system(cmd), 0);
+    g_free(certs);
+    return 0;
+}
+
+static VmigProxy *
+make_proxy(const char *dir, const char *node, const char *ca_dir, Tls *t)
+{
+    g_autofree char *cert = g_strdup_printf("%s/%s/%s.pem", certs, dir, node);
+    g_autofree char *key = g_strdup_printf("%s/%s/%s-key.pem", certs, dir, node);
+    g_autofree char *ca = cpath(ca_dir, "ca.pem");
+    VmigProxyConfig cfg = {.cert_file = cert,
+                           .key_file = key,
+                           .ca_file = ca,
+                           .connection_done = on_done,
+                           .user_data = t,
+                           .handshake_timeout_ms = 2000,
+                           .unix_retry_ms = 500};
+    g_autoptr(GError) err = NULL;
+    VmigProxy *p = vmig_proxy_new(&cfg, &err);
+    if (!p)
+        fail_msg("%s", err->message);
+    return p;
+}
+
+static void
+start_target(Tls *t, const char *uid)
+{
+    VmigProxyTargetSpec ts = {.uid = uid,
+                              .listen_address = "127.0.0.1",
+                              .expected_peer_address = "127.0.0.1",
+                              .source_node = "node-a",
+                              .forward_paths = {t->pod_path, t->pod_path, NULL}};
+    g_autoptr(GError) err = NULL;
+    assert_true(vmig_proxy_start_target(t->tgt, &ts, &err));
+    for (int c = 0; c < VMIG_PROXY_N_CHANNELS; c++)
+        t->ports[c] = vmig_proxy_target_port(t->tgt, uid, c);
+}
+
+static int
+setup(void **state)
+{
+    Tls *t = g_new0(Tls, 1);
+    t->tmp = g_dir_make_tmp("vmig-proxy-tls-XXXXXX", NULL);
+    t->pod_path = g_strdup_printf("%s/pod.sock", t->tmp);
+    t->pod_fd = test_unix_listen(t->pod_path);
+    t->errors = g_ptr_array_new_with_free_func(g_free);
+    test_logs_reset();
+    t->tgt = make_proxy("ca1", "node-b", "ca1", t);
+    start_target(t, TEST_UID);
+    *state = t;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    Tls *t = *state;
+    vmig_proxy_free(t->tgt);
+    close(t->pod_fd);
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", t->tmp);
+    assert_int_equal(system(cmd), 0);
+    g_free(t->tmp);
+    g_free(t->pod_path);
+    g_ptr_array_unref(t->errors);
+    g_free(t);
+    return 0;
+}
+
+/* A source proxy for @uid dialling @ports; returns its memory-channel socket path. */
+static char *
+start_source(Tls *t, VmigProxy *src, const char *uid, const guint16 *ports)
+{
+    VmigProxySourceSpec ss = {.uid = uid,
+                              .dir = t->tmp,
+                              .target_address = "127.0.0.1",
+                              .target_node = "node-b",
+                              .socket_uid = getuid(),
+                              .socket_gid = getgid()};
+    memcpy(ss.target_ports, ports, sizeof ss.target_ports);
+    g_autoptr(GError) err = NULL;
+    assert_true(vmig_proxy_start_source(src, &ss, &err));
+    return g_strdup_printf("%s/migrationproxy/%s-49152-source.sock", t->tmp, uid);
+}
+
+typedef struct {
+    Tls *t;
+    guint want;
+} RefusedWait;
+
+static gboolean
+refused_reached(gpointer data)
+{
+    RefusedWait *w = data;
+    VmigProxyStats s;
+    vmig_proxy_get_stats(w->t->tgt, TEST_UID, &s);
+    return s.refused >= w->want;
+}
+
+static guint
+refused(Tls *t)
+{
+    VmigProxyStats s;
+    assert_true(vmig_proxy_get_stats(t->tgt, TEST_UID, &s));
+    return s.refused;
+}
+
+/* Sends through a source proxy built from (dir, node) and expects the target to refuse it
+ * without touching the pod socket. */
+static void
+expect_refused_via_source(Tls *t, const char *dir, const char *node, const char *uid,
+                          const char *log_needle)
+{
+    guint before = refused(t);
+    VmigProxy *src = make_proxy(dir, node, "ca1", NULL);
+    g_autofree char *path = start_source(t, src, uid, t->ports);
+    int c = test_unix_connect(path);
+    assert_true(c >= 0);
+    (void)test_write_all(c, "secret-memory-page", 18);
+    RefusedWait w = {t, before + 1};
+    assert_true(test_run_until(refused_reached, &w, 5000));
+    test_run_for(50);
+    assert_false(test_has_pending(t->pod_fd));
+    char b;
+    assert_true(read(c, &b, 1) <= 0);
+    close(c);
+    vmig_proxy_free(src);
+    if (log_needle)
+        assert_int_equal(test_logs_count(log_needle), 1);
+}
+
+static gboolean
+pod_pending(gpointer data)
+{
+    return test_has_pending(((Tls *)data)->pod_fd);
+}
+
+/* B24 1): a node certificate signed by the migration CA, right node name -> forwarded. */
+static void
+test_valid_peer_forwarded(void **state)
+{
+    Tls *t = *state;
+    VmigProxy *src = make_proxy("ca1", "node-a", "ca1", t);
+    g_autofree char *path = start_source(t, src, TEST_UID, t->ports);
+    TestPeer sink = {.listen_fd = t->pod_fd, .send_bytes = 1024};
+    TestPeer client = {.path = path, .send_bytes = 8 << 20};
+    GThread *t1 = g_thread_new("sink", test_sink_thread, &sink);
+    GThread *t2 = g_thread_new("client", test_client_thread, &client);
+    TestPeer *both[] = {&sink, &client, NULL};
+    assert_true(test_run_until(test_peers_done, both, 30000));
+    g_thread_join(t1);
+    g_thread_join(t2);
+    /* All bytes, FIN carried as close_notify + SHUT_WR, then the reply. */
+    assert_int_equal(sink.got, 8 << 20);
+    assert_int_equal(client.got, 1024);
+    assert_int_equal(client.err, 0);
+    test_run_for(50);
+    VmigProxyStats s;
+    assert_true(vmig_proxy_get_stats(t->tgt, TEST_UID, &s));
+    assert_int_equal(s.bytes_forward[VMIG_PROXY_CHANNEL_MEMORY], 8 << 20);
+    assert_int_equal(s.bytes_reverse[VMIG_PROXY_CHANNEL_MEMORY], 1024);
+    assert_int_equal(s.refused, 0);
+    assert_int_equal(test_logs_count(NULL), 0);
+    vmig_proxy_free(src);
+}
+
+typedef struct {
+    guint16 port;
+    gboolean with_tls;
+    const char *payload;
+    size_t payload_len;
+    gint done;
+} RawClient;
+
+static gpointer
+raw_client_thread(gpointer data)
+{
+    RawClient *r = data;
+    int fd = test_tcp_connect("127.0.0.1", r->port, NULL);
+    if (fd >= 0 && r->with_tls) {
+        /* 2) TLS, trusting the right CA, but no client certificate. */
+        gnutls_certificate_credentials_t cred;
+        gnutls_session_t s;
+        gnutls_certificate_allocate_credentials(&cred);
+        g_autofree char *ca = cpath("ca1", "ca.pem");
+        gnutls_certificate_set_x509_trust_file(cred, ca, GNUTLS_X509_FMT_PEM);
+        gnutls_init(&s, GNUTLS_CLIENT);
+        gnutls_set_default_priority(s);
+        gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+        gnutls_server_name_set(s, GNUTLS_NAME_DNS, TEST_UID, strlen(TEST_UID));
+        gnutls_transport_set_int(s, fd);
+        if (gnutls_handshake(s) == 0) {
+            gnutls_record_send(s, "secret", 6);
+            char b[16];
+            gnutls_record_recv(s, b, sizeof b);
+        }
+        gnutls_deinit(s);
+        gnutls_certificate_free_credentials(cred);
+    } else if (fd >= 0) {
+        test_write_all(fd, r->payload, r->payload_len);
+        char b[16];
+        (void)read(fd, b, sizeof b);
+    }
+    if (fd >= 0)
+        close(fd);
+    g_atomic_int_set(&r->done, 1);
+    return NULL;
+}
+
+static gboolean
+raw_done(gpointer data)
+{
+    return g_atomic_int_get(&((RawClient *)data)->done) != 0;
+}
+
+static void
+expect_refused_raw(Tls *t, RawClient *r)
+{
+    guint before = refused(t);
+    r->port = t->ports[VMIG_PROXY_CHANNEL_MEMORY];
+    GThread *th = g_thread_new("raw", raw_client_thread, r);
+    RefusedWait w = {t, before + 1};
+    assert_true(test_run_until(refused_reached, &w, 5000));
+    assert_true(test_run_until(raw_done, r, 5000));
+    g_thread_join(th);
+    test_run_for(20);
+    assert_false(test_has_pending(t->pod_fd));
+}
+
+/* B24 2)-8): no client cert, other CA, expired, wrong node, plain TCP, garbage, other
+ * migration's UID: refused during the handshake, nothing reaches the pod socket, one log line
+ * per peer and reason. */
+static void
+test_refusal_matrix(void **state)
+{
+    Tls *t = *state;
+    RawClient notls = {.with_tls = TRUE};
+    expect_refused_raw(t, &notls);
+    expect_refused_via_source(t, "ca2", "node-a", TEST_UID, NULL);
+    expect_refused_via_source(t, "exp", "node-a", TEST_UID, "expired");
+    expect_refused_via_source(t, "ca1", "node-c", TEST_UID, NULL);
+    static const char plain[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    RawClient p1 = {.payload = plain, .payload_len = sizeof plain - 1};
+    expect_refused_raw(t, &p1);
+    RawClient p2 = {.payload = plain, .payload_len = sizeof plain - 1};
+    expect_refused_raw(t, &p2); /* same peer, same reason: no second log line */
+    char garbage[4096];
+    for (gsize i = 0; i < sizeof garbage; i++)
+        garbage[i] = (char)g_random_int();
+    garbage[0] = 0x16; /* looks like a handshake record, then nonsense */
+    RawClient g = {.payload = garbage, .payload_len = sizeof garbage};
+    expect_refused_raw(t, &g);
+    /* 5) a valid node-a certificate naming another migration in SNI. */
+    expect_refused_via_source(t, "ca1", "node-a", TEST_UID_2, "migration UID");
+    assert_int_equal(refused(t), 8);
+    guint lines = test_logs_count("refused peer 127.0.0.1");
+    assert_true(lines >= 5 && lines <= 7); /* one per distinct reason, not per connection */
+    VmigProxyStats s;
+    assert_true(vmig_proxy_get_stats(t->tgt, TEST_UID, &s));
+    assert_int_equal(s.bytes_forward[VMIG_PROXY_CHANNEL_MEMORY], 0);
+    assert_int_equal(s.active[VMIG_PROXY_CHANNEL_MEMORY], 0);
+}
+
+/* Changed certificate files are used for new connections without a restart. */
+static void
+test_cert_reload(void **state)
+{
+    Tls *t = *state;
+    g_autofree char *dir = g_strdup_printf("%s/secret", t->tmp);
+    g_mkdir(dir, 0700);
+    g_autofree char *cmd =
+        g_strdup_printf("cp %s/ca1/node-b.pem %s/tls.crt && cp %s/ca1/node-b-key.pem %s/tls.key && "
+                        "cp %s/ca2/ca.pem %s/ca.crt",
+                        certs, dir, certs, dir, certs, dir);
+    assert_int_equal(system(cmd), 0);
+    g_autofree char *crt = g_strdup_printf("%s/tls.crt", dir);
+    g_autofree char *key = g_strdup_printf("%s/tls.key", dir);
+    g_autofree char *ca = g_strdup_printf("%s/ca.crt", dir);
+    VmigProxyConfig cfg = {
+        .cert_file = crt, .key_file = key, .ca_file = ca, .handshake_timeout_ms = 2000};
+    vmig_proxy_free(t->tgt);
+    t->tgt = vmig_proxy_new(&cfg, NULL);
+    start_target(t, TEST_UID);
+    /* The target trusts only CA 2 now: node-a of CA 1 is refused. */
+    expect_refused_via_source(t, "ca1", "node-a", TEST_UID, NULL);
+    /* The Secret is updated (new file swapped in): the next connection passes. */
+    g_autofree char *swap = g_strdup_printf("cp %s/ca1/ca.pem %s/ca.new && mv %s/ca.new %s/ca.crt",
+                                            certs, dir, dir, dir);
+    assert_int_equal(system(swap), 0);
+    VmigProxy *src = make_proxy("ca1", "node-a", "ca1", NULL);
+    g_autofree char *path = start_source(t, src, TEST_UID, t->ports);
+    int c = test_unix_connect(path);
+    assert_int_equal(test_write_all(c, "hello", 5), 5);
+    assert_true(test_run_until(pod_pending, t, 5000));
+    int pod = accept(t->pod_fd, NULL, NULL);
+    test_run_for(50);
+    char buf[8];
+    assert_int_equal(read(pod, buf, sizeof buf), 5);
+    assert_int_equal(test_logs_count("TLS certificate files changed"), 0); /* message level */
+    close(pod);
+    close(c);
+    vmig_proxy_free(src);
+}
+
+/* Run B: disableTLS warns at start and per migration; only the expected address passes. */
+static void
+test_disable_tls_run_b(void **state)
+{
+    Tls *t = *state;
+    test_logs_reset();
+    VmigProxyConfig cfg = {.disable_tls = TRUE};
+    VmigProxy *p = vmig_proxy_new(&cfg, NULL);
+    assert_int_equal(test_logs_count("disableTLS"), 1);
+    VmigProxyTargetSpec ts = {.uid = TEST_UID_2,
+                              .listen_address = "127.0.0.1",
+                              .expected_peer_address = "127.0.0.11",
+                              .forward_paths = {t->pod_path}};
+    assert_true(vmig_proxy_start_target(p, &ts, NULL));
+    assert_int_equal(test_logs_count("disableTLS"), 2);
+    guint16 port = vmig_proxy_target_port(p, TEST_UID_2, 0);
+    int bad = test_tcp_connect("127.0.0.1", port, "127.0.0.99");
+    (void)write(bad, "x", 1);
+    test_run_for(50);
+    assert_false(test_has_pending(t->pod_fd));
+    assert_int_equal(test_logs_count("refused peer 127.0.0.99"), 1);
+    int good = test_tcp_connect("127.0.0.1", port, "127.0.0.11");
+    assert_int_equal(write(good, "y", 1), 1);
+    assert_true(test_run_until(pod_pending, t, 2000));
+    int pod = accept(t->pod_fd, NULL, NULL);
+    close(pod);
+    close(good);
+    close(bad);
+    vmig_proxy_free(p);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_valid_peer_forwarded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_matrix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cert_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disable_tls_run_b, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
