@@ -627,22 +627,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigVirtMigration, vmig_virt_migration_free)
 gboolean vmig_virt_migration_request_abort(VmigVirtMigration *migration, GError **error);
 
 /**
- * vmig_virt_migration_set_progress:
- * @func: called on the main context after every active-job sample (every poll
- *   interval; rate-limiting status writes is the caller's business)
+ * vmig_virt_migration_get_monitor:
+ * Progress samples and monitor actions reach the caller through
+ * vmig_virt_monitor_set_callbacks() on this monitor (the migration's own bookkeeping
+ * does not use those callbacks). Returns: (transfer none): the monitor.
  */
-void vmig_virt_migration_set_progress(VmigVirtMigration *migration, VmigVirtMonitorSampleFunc func,
-                                      gpointer user_data);
-
-/**
- * vmig_virt_migration_set_action_func:
- * @func: called on the main context after each monitor action was carried out (abort,
- *   post-copy switch, suspend, downtime step: for status and events), with its result
- */
-void vmig_virt_migration_set_action_func(VmigVirtMigration *migration,
-                                         VmigVirtMonitorActionFunc func, gpointer user_data);
-
-/** vmig_virt_migration_get_monitor: Returns: (transfer none): the monitor. */
 VmigVirtMonitor *vmig_virt_migration_get_monitor(VmigVirtMigration *migration);
 
 G_END_DECLS

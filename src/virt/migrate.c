@@ -14,10 +14,6 @@ struct _VmigVirtMigration {
     GMainContext *context;
     VmigVirtMigrationDoneFunc done;
     gpointer user_data;
-    VmigVirtMonitorSampleFunc on_progress;
-    gpointer progress_data;
-    VmigVirtMonitorActionFunc on_action;
-    gpointer action_data;
     GThread *thread;
     /* set on the main thread when the monitor's action succeeded, read by the
      * worker after the call returned */
@@ -168,16 +164,6 @@ on_monitor_action(VmigVirtMonitor *mon, const VmigVirtAction *action, gboolean o
         g_atomic_int_set(&m->postcopy_started, 1);
     else if (ok && action->kind == VMIG_VIRT_ACTION_SUSPEND)
         g_atomic_int_set(&m->paused_by_monitor, 1);
-    if (m->on_action)
-        m->on_action(mon, action, ok, error_text, m->action_data);
-}
-
-static void
-on_monitor_sample(VmigVirtMonitor *mon, const VmigVirtJobStats *stats, gpointer user_data)
-{
-    VmigVirtMigration *m = user_data;
-    if (m->on_progress)
-        m->on_progress(mon, stats, m->progress_data);
 }
 
 static void
@@ -216,7 +202,7 @@ vmig_virt_migration_start(VmigVirtDomain *dom, const VmigVirtMigrateSettings *se
     m->user_data = user_data;
     m->monitor = vmig_virt_monitor_new(config, &vmig_virt_domain_provider, m->dom,
                                        vmig_virt_domain_what(dom));
-    vmig_virt_monitor_set_callbacks(m->monitor, on_monitor_sample, on_monitor_action, m);
+    vmig_virt_monitor_set_owner_hook(m->monitor, on_monitor_action, m);
 
     g_autoptr(GError) werr = NULL;
     if (!vmig_virt_domain_watch_jobs(m->dom, m->context, on_job_completed, on_iteration, m, &werr))
@@ -266,20 +252,4 @@ VmigVirtMonitor *
 vmig_virt_migration_get_monitor(VmigVirtMigration *m)
 {
     return m->monitor;
-}
-
-void
-vmig_virt_migration_set_progress(VmigVirtMigration *m, VmigVirtMonitorSampleFunc func,
-                                 gpointer user_data)
-{
-    m->on_progress = func;
-    m->progress_data = user_data;
-}
-
-void
-vmig_virt_migration_set_action_func(VmigVirtMigration *m, VmigVirtMonitorActionFunc func,
-                                    gpointer user_data)
-{
-    m->on_action = func;
-    m->action_data = user_data;
 }

@@ -211,8 +211,8 @@ main(int argc, char **argv)
         g_main_loop_unref(r.loop);
         return 1;
     }
-    vmig_virt_migration_set_progress(r.migration, on_progress, &r);
-    vmig_virt_migration_set_action_func(r.migration, on_action, &r);
+    vmig_virt_monitor_set_callbacks(vmig_virt_migration_get_monitor(r.migration), on_progress,
+                                    on_action, &r);
     if (opt_abort_after_ms >= 0)
         g_timeout_add((guint)opt_abort_after_ms, do_abort, &r);
     if (opt_speed_after_ms >= 0)

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "vmig/virt.h"
+#include "../../src/virt/virt-private.h"
 
 #define GIB  ((guint64)1 << 30)
 #define MIB  ((guint64)1 << 20)
@@ -490,6 +491,45 @@ test_b14_runner(void **state)
     fake_free(f);
 }
 
+/* ---- the migration's owner hook sees actions whatever callbacks a caller set ---- */
+
+static void
+owner_hook(VmigVirtMonitor *m, const VmigVirtAction *a, gboolean ok, const char *err, gpointer ud)
+{
+    if (ok && a->kind == VMIG_VIRT_ACTION_ABORT)
+        (*(int *)ud)++;
+}
+
+static gboolean
+one_action(Fake *f)
+{
+    return f->actions_ok >= 1;
+}
+
+static void
+test_owner_hook_survives_set_callbacks(void **state)
+{
+    Fake *f = fake_new(gen_b12_a);
+    VmigVirtMonitorConfig c;
+    vmig_virt_monitor_config_init(&c);
+    c.poll_interval_ms = 2;
+    int owner_saw = 0;
+    VmigVirtMonitor *m = vmig_virt_monitor_new(&c, &fake_provider, f, "ns1/vm1");
+    vmig_virt_monitor_set_owner_hook(m, owner_hook, &owner_saw);
+    /* a caller (the controller) replaces the public callbacks afterwards */
+    vmig_virt_monitor_set_callbacks(m, on_sample, on_action, f);
+    f->monitor = m;
+    vmig_virt_monitor_start(m);
+    assert_true(run_until(f, three_calls, 5000));
+    assert_true(vmig_virt_monitor_request_abort(m, NULL));
+    assert_true(run_until(f, one_action, 5000));
+    assert_int_equal(owner_saw, 1);
+    assert_int_equal(f->last_action, VMIG_VIRT_ACTION_ABORT);
+    vmig_virt_monitor_free(m);
+    drain(f);
+    fake_free(f);
+}
+
 /* ---- freeing while a poll runs on a worker thread ---- */
 
 static gboolean
@@ -525,6 +565,7 @@ main(void)
         cmocka_unit_test(test_b12_run_c_transient_errors),
         cmocka_unit_test(test_b12_run_a_user_abort),
         cmocka_unit_test(test_b14_runner),
+        cmocka_unit_test(test_owner_hook_survives_set_callbacks),
         cmocka_unit_test(test_free_with_poll_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
