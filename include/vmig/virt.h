@@ -192,7 +192,7 @@ gboolean vmig_virt_timeout_action_from_string(const char *name, VmigVirtTimeoutA
 
 /* Monitor configuration. vmig_virt_monitor_config_init() sets the defaults given. */
 typedef struct {
-    guint poll_interval_ms;               /* GetJobStats period; default 500, 10..60000 */
+    guint poll_interval_ms;               /* GetJobStats period; default 500, 1..60000 */
     guint progress_timeout_s;             /* KubeVirt progressTimeout; default 150; 0 = off */
     guint completion_timeout_per_gib_s;   /* KubeVirt completionTimeoutPerGiB; default 150;
                                              0 = off; amounts under 1 GiB count as 1 GiB */
