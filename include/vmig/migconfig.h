@@ -62,7 +62,7 @@ typedef struct {
     VmigModelEvictionStrategy eviction_strategy; /* cluster default (KubeVirt CR) */
     char *policy_name;                           /* matched MigrationPolicy, NULL when none */
     /* Source of each field, indexed by the bit position of VmigModelMigrationField. */
-    VmigMigconfigSource source[12];
+    VmigMigconfigSource source[VMIG_MODEL_MIG_N_FIELDS];
 } VmigMigconfig;
 
 /**

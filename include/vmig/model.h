@@ -237,7 +237,8 @@ gboolean vmig_model_quantity_parse(const char *text, const char *field, VmigMode
 
 /**
  * vmig_model_quantity_from_json:
- * @node: (nullable): a JSON string ("1Gi") or number (1073741824); numbers with a fraction
+ * @node: (nullable): a JSON string ("1Gi", surrounding white space trimmed as
+ *   Quantity.UnmarshalJSON does) or number (1073741824); numbers with a fraction
  *   are formatted with 17 significant digits and parsed as a string
  * @field: field path for messages
  * @allow_negative: FALSE refuses values below zero (VMIG_MODEL_ERROR_RANGE)
@@ -283,6 +284,7 @@ typedef struct {
     char *last_probe_time;
 } VmigModelCondition;
 
+/* Frees a condition and its strings (NULL-safe). */
 void vmig_model_condition_free(VmigModelCondition *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigModelCondition, vmig_model_condition_free)
 
@@ -304,6 +306,7 @@ typedef struct {
     GHashTable *target_direct_migration_node_ports; /* string port key -> GINT_TO_POINTER(port) */
 } VmigModelMigrationState;
 
+/* Frees a migration state (NULL-safe). */
 void vmig_model_migration_state_free(VmigModelMigrationState *s);
 
 /* ---- VirtualMachineInstance ----------------------------------------------------------- */
@@ -429,6 +432,12 @@ typedef struct {
     gint64 capacity_bytes;     /* status.capacity.storage, 0 when absent */
 } VmigModelPvc;
 
+/**
+ * vmig_model_pvc_from_json:
+ * @node: (transfer none): a v1 PersistentVolumeClaim; a reference is taken
+ * Returns: (transfer full) (nullable): the view, or NULL with a VMIG_MODEL_ERROR naming
+ * "PersistentVolumeClaim ns/name" and the field (access modes must be Kubernetes' names).
+ */
 VmigModelPvc *vmig_model_pvc_from_json(JsonNode *node, GError **error);
 void vmig_model_pvc_free(VmigModelPvc *pvc);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigModelPvc, vmig_model_pvc_free)
@@ -448,6 +457,12 @@ typedef struct {
     char *phase;      /* status.phase */
 } VmigModelDataVolume;
 
+/**
+ * vmig_model_data_volume_from_json:
+ * @node: (transfer none): a cdi.kubevirt.io DataVolume; a reference is taken
+ * Returns: (transfer full) (nullable): the view (claim_name resolved), or NULL with a
+ * VMIG_MODEL_ERROR.
+ */
 VmigModelDataVolume *vmig_model_data_volume_from_json(JsonNode *node, GError **error);
 void vmig_model_data_volume_free(VmigModelDataVolume *dv);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigModelDataVolume, vmig_model_data_volume_free)
@@ -475,6 +490,12 @@ typedef struct {
     gint64 allocatable_memory_bytes; /* status.allocatable.memory, 0 when absent */
 } VmigModelNode;
 
+/**
+ * vmig_model_node_from_json:
+ * @node: (transfer none): a v1 Node; a reference is taken
+ * Returns: (transfer full) (nullable): the view, or NULL with a VMIG_MODEL_ERROR naming
+ * "Node name" and the field (status.allocatable.memory must be a quantity).
+ */
 VmigModelNode *vmig_model_node_from_json(JsonNode *node, GError **error);
 void vmig_model_node_free(VmigModelNode *n);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigModelNode, vmig_model_node_free)
@@ -490,6 +511,12 @@ typedef struct {
     VmigModelMeta meta; /* the labels feed MigrationPolicy namespaceSelector */
 } VmigModelNamespace;
 
+/**
+ * vmig_model_namespace_from_json:
+ * @node: (transfer none): a v1 Namespace; a reference is taken
+ * Returns: (transfer full) (nullable): the view (name checked as a DNS-1123 label), or NULL
+ * with a VMIG_MODEL_ERROR.
+ */
 VmigModelNamespace *vmig_model_namespace_from_json(JsonNode *node, GError **error);
 void vmig_model_namespace_free(VmigModelNamespace *ns);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigModelNamespace, vmig_model_namespace_free)
@@ -511,6 +538,9 @@ typedef enum {
     VMIG_MODEL_MIG_UNSAFE_OVERRIDE = 1 << 10,           /* unsafeMigrationOverride */
     VMIG_MODEL_MIG_MATCH_SELINUX_LEVEL = 1 << 11,       /* matchSELinuxLevelOnMigration */
 } VmigModelMigrationField;
+
+/* Number of VmigModelMigrationField bits. */
+#define VMIG_MODEL_MIG_N_FIELDS 12
 
 typedef struct {
     guint set; /* VmigModelMigrationField bits */
@@ -538,6 +568,15 @@ typedef struct {
                                                     whose entry has a "migration" member */
 } VmigModelKubevirt;
 
+/**
+ * vmig_model_kubevirt_from_json:
+ * @node: (transfer none): a kubevirt.io KubeVirt CR; a reference is taken
+ * Reads spec.configuration.migrations (every MigrationConfiguration field listed in
+ * VmigModelMigrationField; integers must be >= 0, bandwidthPerMigration a non-negative
+ * quantity), evictionStrategy, cpuModel and network.binding.
+ * Returns: (transfer full) (nullable): the view, or NULL with a VMIG_MODEL_ERROR naming
+ * "KubeVirt ns/name" and the field.
+ */
 VmigModelKubevirt *vmig_model_kubevirt_from_json(JsonNode *node, GError **error);
 void vmig_model_kubevirt_free(VmigModelKubevirt *kv);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigModelKubevirt, vmig_model_kubevirt_free)
@@ -550,6 +589,14 @@ typedef struct {
     VmigModelMigrationOptions options; /* only the fields a policy may set */
 } VmigModelMigrationPolicy;
 
+/**
+ * vmig_model_migration_policy_from_json:
+ * @node: (transfer none): a migrations.kubevirt.io/v1alpha1 MigrationPolicy; a reference is taken
+ * Reads spec.selectors and the fields a policy may set (allowAutoConverge,
+ * bandwidthPerMigration, completionTimeoutPerGiB, allowPostCopy, allowWorkloadDisruption);
+ * other members are ignored.
+ * Returns: (transfer full) (nullable): the view, or NULL with a VMIG_MODEL_ERROR.
+ */
 VmigModelMigrationPolicy *vmig_model_migration_policy_from_json(JsonNode *node, GError **error);
 void vmig_model_migration_policy_free(VmigModelMigrationPolicy *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigModelMigrationPolicy, vmig_model_migration_policy_free)

@@ -117,7 +117,8 @@ typedef struct {
     guint tcp_user_timeout_ms;  /* TCP_USER_TIMEOUT and keepalive budget; 0: 30000 ms */
     /* Called on the main context when a connection ends: bytes forward (source -> target)
      * and reverse; @error NULL for a clean end; not called for connections closed by
-     * vmig_proxy_stop(). */
+     * vmig_proxy_stop() or the shutdown grace period, nor for refused peers (those are counted
+     * in VmigProxyStats.refused and logged once). The callback may call vmig_proxy_stop(). */
     void (*connection_done)(const char *uid, VmigProxyChannel channel, guint64 bytes_forward,
                             guint64 bytes_reverse, const GError *error, gpointer user_data);
     gpointer user_data;

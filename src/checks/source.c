@@ -320,8 +320,18 @@ check_volumes(const VmigChecksInput *in, VmigChecksResult *r)
                         "%s; not shared: %s)",
                         s->str, l->str);
         } else if (!refused) {
-            for (guint i = 0; i < local->len; i++)
-                add_copy(in, r, g_ptr_array_index(local, i));
+            for (guint i = 0; i < local->len; i++) {
+                const VmigModelVolume *v = g_ptr_array_index(local, i);
+                /* Block migration copies disks; a non-shared volume the guest does not see as
+                 * a disk (a filesystem) would be left behind. */
+                if (!vmig_model_vmi_find_disk(vmi, v->name))
+                    add_finding(r, VMIG_CHECKS_REASON_DISKS, v->name,
+                                "cannot migrate VMI: non-shared volume %s is not a disk, so block "
+                                "migration cannot copy it",
+                                v->name);
+                else
+                    add_copy(in, r, v);
+            }
         }
     } else if (local->len) {
         /* Refused; the method still says what a copy would have needed (KubeVirt does too). */

@@ -501,6 +501,13 @@ vmig_model_json_set(JsonNode *root, const char *path, JsonNode *value, GError **
                     path);
         return FALSE;
     }
+    /* Sealed (immutable) nodes are shared by design; editing one would be a bug upstream. */
+    if (json_node_is_immutable(root)) {
+        json_node_unref(value);
+        g_set_error(error, VMIG_MODEL_ERROR, VMIG_MODEL_ERROR_TYPE,
+                    "%s: the object is immutable (sealed); write to a copy", path);
+        return FALSE;
+    }
     JsonObject *o = json_node_get_object(root);
     for (int i = 0; parts[i + 1]; i++) {
         JsonNode *n = json_object_get_member(o, parts[i]);
@@ -508,7 +515,7 @@ vmig_model_json_set(JsonNode *root, const char *path, JsonNode *value, GError **
             JsonObject *fresh = json_object_new();
             json_object_set_object_member(o, parts[i], fresh);
             o = fresh;
-        } else if (JSON_NODE_HOLDS_OBJECT(n)) {
+        } else if (JSON_NODE_HOLDS_OBJECT(n) && !json_node_is_immutable(n)) {
             o = json_node_get_object(n);
         } else {
             json_node_unref(value);
@@ -551,10 +558,23 @@ set_or_remove(JsonObject *o, const char *name, const char *value)
         json_object_remove_member(o, name);
 }
 
+static gboolean
+writable(JsonNode *n, const char *what, GError **error)
+{
+    if (n && json_node_is_immutable(n)) {
+        g_set_error(error, VMIG_MODEL_ERROR, VMIG_MODEL_ERROR_TYPE,
+                    "%s: the object is immutable (sealed); write to a copy", what);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean
 vmig_model_set_condition(JsonNode *root, const VmigModelCondition *cond, const char *now,
                          GError **error)
 {
+    if (!writable(root, "status.conditions", error))
+        return FALSE;
     JsonNode *list = vmig_model_json_get(root, "status.conditions");
     if (!list || JSON_NODE_HOLDS_NULL(list)) {
         JsonNode *fresh = json_node_new(JSON_NODE_ARRAY);
@@ -568,12 +588,16 @@ vmig_model_set_condition(JsonNode *root, const VmigModelCondition *cond, const c
                     "status.conditions must be an array");
         return FALSE;
     }
+    if (!writable(list, "status.conditions", error))
+        return FALSE;
     JsonArray *a = json_node_get_array(list);
     JsonObject *entry = NULL;
     for (guint i = 0; i < json_array_get_length(a); i++) {
         JsonNode *n = json_array_get_element(a, i);
         if (JSON_NODE_HOLDS_OBJECT(n) &&
             g_strcmp0(str_member(json_node_get_object(n), "type"), cond->type) == 0) {
+            if (!writable(n, "status.conditions", error))
+                return FALSE;
             entry = json_node_get_object(n);
             break;
         }
@@ -607,6 +631,8 @@ vmig_model_vmim_set_phase(JsonNode *root, VmigModelMigrationPhase phase, const c
                           GError **error)
 {
     const char *name = vmig_model_migration_phase_to_string(phase);
+    if (!writable(root, "status.phase", error))
+        return FALSE;
     JsonNode *cur = vmig_model_json_get(root, "status.phase");
     gboolean same = cur && JSON_NODE_HOLDS_VALUE(cur) &&
                     json_node_get_value_type(cur) == G_TYPE_STRING &&
@@ -623,6 +649,8 @@ vmig_model_vmim_set_phase(JsonNode *root, VmigModelMigrationPhase phase, const c
             return FALSE;
         list = vmig_model_json_get(root, "status.phaseTransitionTimestamps");
     }
+    if (!writable(list, "status.phaseTransitionTimestamps", error))
+        return FALSE;
     JsonObject *e = json_object_new();
     json_object_set_string_member(e, "phase", name);
     json_object_set_string_member(e, "phaseTransitionTimestamp", now);

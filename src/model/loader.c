@@ -44,19 +44,19 @@ vmig_model_parse_json(const char *data, gssize len, GError **error)
                     "JSON nested deeper than %d levels", VMIG_MODEL_MAX_DEPTH);
         return NULL;
     }
-    g_autoptr(JsonParser) p = json_parser_new_immutable();
+    g_autoptr(JsonParser) p = json_parser_new();
     g_autoptr(GError) e = NULL;
     if (!json_parser_load_from_data(p, data, (gssize)n, &e)) {
         g_set_error(error, VMIG_MODEL_ERROR, VMIG_MODEL_ERROR_PARSE, "%s", e->message);
         return NULL;
     }
-    JsonNode *root = json_parser_get_root(p);
+    /* Mutable nodes, owned by the caller: the status writers edit them in place. */
+    JsonNode *root = json_parser_steal_root(p);
     if (!root) {
         g_set_error(error, VMIG_MODEL_ERROR, VMIG_MODEL_ERROR_PARSE, "empty JSON document");
         return NULL;
     }
-    /* The parser is immutable-by-default for sharing; we want nodes we can edit. */
-    return json_node_copy(root);
+    return root;
 }
 
 /* ---- YAML ----------------------------------------------------------------------------- */

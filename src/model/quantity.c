@@ -233,6 +233,9 @@ vmig_model_quantity_parse(const char *text, const char *field, VmigModelQuantity
     } else {
         q.units = (gint64)(nanos / NANOS_PER_UNIT);
         q.nanos = (guint32)(nanos % NANOS_PER_UNIT);
+        /* apimachinery reports binary values between 0 and 1 as DecimalSI. */
+        if (format == VMIG_MODEL_QUANTITY_BINARY_SI && q.units == 0)
+            q.format = VMIG_MODEL_QUANTITY_DECIMAL_SI;
     }
     q.negative = negative;
     *out = q;
@@ -246,7 +249,8 @@ vmig_model_quantity_from_json(JsonNode *node, const char *field, gboolean allow_
     g_autofree char *text = NULL;
     GType t = node && JSON_NODE_HOLDS_VALUE(node) ? json_node_get_value_type(node) : G_TYPE_NONE;
     if (t == G_TYPE_STRING) {
-        text = g_strdup(json_node_get_string(node));
+        /* Quantity.UnmarshalJSON trims surrounding white space before parsing. */
+        text = g_strstrip(g_strdup(json_node_get_string(node)));
     } else if (t == G_TYPE_INT64) {
         text = g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(node));
     } else if (t == G_TYPE_DOUBLE) {

@@ -45,6 +45,10 @@ ctl_proxy_parse_ports(const char *s, guint16 ports[VMIG_PROXY_N_CHANNELS], GErro
         return n && vmig_proxy_port_map_parse(n, ports, error);
     }
     memset(ports, 0, sizeof(guint16) * VMIG_PROXY_N_CHANNELS);
+    if (*s == '\0') {
+        g_set_error(error, VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_INVALID, "--ports: empty");
+        return FALSE;
+    }
     g_auto(GStrv) items = g_strsplit(s, ",", -1);
     for (int i = 0; items[i]; i++) {
         int key = -1, port = -1;

@@ -16,6 +16,11 @@ vmig_ctl_version(int argc, char **argv)
 /* One row per subcommand; add a row when adding ctl-<name>.c. */
 static const VmigCtlCommand vmig_ctl_commands[] = {
     {"version", "print the version", vmig_ctl_version},
+    {"check", "is a VMI live-migratable? verdict, method, reasons, configuration", vmig_ctl_check},
+    {"get", "list objects: one line per object (kind, ns/name, resourceVersion, phase)",
+     vmig_ctl_get},
+    {"watch", "watch objects: one line per event (type, ns/name, resourceVersion, phase)",
+     vmig_ctl_watch},
     {"proxy", "run one side of the migration-data proxy", vmig_ctl_proxy},
 };
 

@@ -65,7 +65,7 @@ vmig_proxy_format_host_port(const char *host, guint16 port)
 {
     /* Any ':' means an IPv6 literal (with or without zone): host names and IPv4 never hold one,
      * and a bare v6 literal followed by ":port" is ambiguous (B09). */
-    if (strchr(host, ':') != NULL && host[0] != '[')
+    if (strchr(host, ':') != NULL)
         return g_strdup_printf("[%s]:%u", host, (unsigned)port);
     return g_strdup_printf("%s:%u", host, (unsigned)port);
 }
@@ -89,6 +89,8 @@ vmig_proxy_parse_host_port(const char *s, char **host, guint16 *port, GError **e
             goto bad; /* unbracketed IPv6 literal: refuse rather than guess (B09) */
         h = g_strndup(s, colon - s);
     }
+    if (strpbrk(h, "[]") != NULL)
+        goto bad;
     char *endp = NULL;
     guint64 p = g_ascii_strtoull(colon + 1, &endp, 10);
     if (colon[1] == '\0' || *endp != '\0' || p == 0 || p > 65535)

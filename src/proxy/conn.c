@@ -362,8 +362,49 @@ vmig_proxy_conn_update_watch(VmigProxyConn *conn)
         else if (conn->dir[d].want == VMIG_PROXY_WANT_WRITE)
             cond[!d] |= G_IO_OUT;
     }
-    for (int l = 0; l < 2; l++)
+    for (int l = 0; l < 2; l++) {
+        /* A leg whose peer already sent EOF is still watched for a full close or reset: a
+         * unix peer that went away for good (HUP) can never take the other direction's bytes,
+         * so the connection ends instead of lingering until the far side closes. */
+        if (cond[l] == 0 && conn->dir[l].done && !conn->dir[!l].done)
+            cond[l] = G_IO_HUP | G_IO_ERR;
         vmig_proxy_conn_watch(conn, l, cond[l]);
+    }
+}
+
+/* Checks the legs watched only for HUP/ERR (see above). Returns TRUE when the connection ended
+ * (it is freed then). */
+static gboolean
+vmig_proxy_conn_check_hangup(VmigProxyConn *conn)
+{
+    for (int l = 0; l < 2; l++) {
+        VmigProxyLeg *leg = &conn->leg[l];
+        if (!leg->tag || !conn->dir[l].done || conn->dir[!l].done)
+            continue;
+        GIOCondition rev = g_source_query_unix_fd(conn->source, leg->tag);
+        if (rev & G_IO_ERR) {
+            int err = 0;
+            socklen_t len = sizeof err;
+            if (getsockopt(leg->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err == 0)
+                err = ECONNRESET;
+            vmig_proxy_conn_finish(conn, vmig_proxy_errno_error(conn, l, "peer", err));
+            return TRUE;
+        }
+        if (rev & G_IO_HUP) {
+            VmigProxyDir *back = &conn->dir[!l];
+            size_t pending = back->in_pipe + (back->len - back->off);
+            if (pending > 0) {
+                vmig_proxy_conn_finish(
+                    conn, g_error_new(VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_RESET,
+                                      "%s leg closed with %zu bytes not delivered to it",
+                                      l == 0 ? "accepted" : "outgoing", pending));
+            } else {
+                vmig_proxy_conn_finish(conn, NULL);
+            }
+            return TRUE;
+        }
+    }
+    return FALSE;
 }
 
 static GError *
@@ -513,8 +554,8 @@ vmig_proxy_conn_handshake(VmigProxyConn *conn)
     int rc = gnutls_handshake(conn->leg[l].tls);
     if (rc == GNUTLS_E_SUCCESS) {
         vmig_proxy_conn_watch(conn, l, 0);
-        g_debug("proxy: migration %s peer %s: %s", conn->mig->uid, conn->peer,
-                gnutls_protocol_get_name(gnutls_protocol_get_version(conn->leg[l].tls)));
+        g_autofree char *desc = gnutls_session_get_desc(conn->leg[l].tls);
+        g_debug("proxy: migration %s peer %s: %s", conn->mig->uid, conn->peer, desc);
         vmig_proxy_conn_after_handshake(conn);
         return;
     }
@@ -605,6 +646,8 @@ vmig_proxy_conn_dispatch(GSource *source, GSourceFunc cb, gpointer data)
         /* still alive? the state tells: handshake may have freed conn */
         break;
     case VMIG_PROXY_CONN_RELAY: {
+        if (vmig_proxy_conn_check_hangup(conn))
+            return G_SOURCE_REMOVE;
         GError *e = vmig_proxy_conn_relay(conn);
         if (e) {
             vmig_proxy_conn_finish(conn, e);

@@ -51,6 +51,7 @@ typedef struct {
     VmigProxyChannel channel;
     int fd; /* -1: channel not served */
     guint watch;
+    guint rearm;  /* timer re-enabling accept after EMFILE */
     char *path;   /* source: unix socket file to unlink */
     guint16 port; /* target: bound port */
 } VmigProxyListener;

@@ -32,6 +32,9 @@ vmig_proxy_listener_close(VmigProxyListener *l)
     if (l->watch)
         g_source_remove(l->watch);
     l->watch = 0;
+    if (l->rearm)
+        g_source_remove(l->rearm);
+    l->rearm = 0;
     if (l->fd >= 0)
         close(l->fd);
     l->fd = -1;
@@ -63,22 +66,41 @@ vmig_proxy_migration_free(VmigProxyMigration *mig)
     g_free(mig);
 }
 
+static void vmig_proxy_listener_watch(VmigProxyListener *l);
+
+static gboolean
+vmig_proxy_listener_rearm(gpointer data)
+{
+    VmigProxyListener *l = data;
+    l->rearm = 0;
+    vmig_proxy_listener_watch(l);
+    return G_SOURCE_REMOVE;
+}
+
 static gboolean
 vmig_proxy_on_accept(int fd, GIOCondition cond, gpointer data)
 {
     VmigProxyListener *l = data;
     VmigProxyMigration *mig = l->mig;
-    for (int i = 0; i < VMIG_PROXY_ACCEPT_BATCH && l->fd >= 0; i++) {
+    VmigProxy *proxy = mig->proxy;
+    g_autofree char *uid = g_strdup(mig->uid);
+    for (int i = 0; i < VMIG_PROXY_ACCEPT_BATCH; i++) {
         int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) {
             if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                 break;
-            /* EMFILE and friends: back off a little rather than spin on a ready listener. */
+            /* EMFILE and friends: the listener stays readable, so pause it instead of
+             * spinning; the pending connection waits in the backlog. */
             vmig_proxy_log_once(mig, "", "proxy: migration %s channel %s: accept: %s", mig->uid,
                                 vmig_proxy_channel_to_string(l->channel), g_strerror(errno));
-            break;
+            l->watch = 0;
+            l->rearm = g_timeout_add(100, vmig_proxy_listener_rearm, l);
+            return G_SOURCE_REMOVE;
         }
         vmig_proxy_conn_accepted(mig, l->channel, c);
+        /* A connection_done callback may have stopped this migration. */
+        if (g_hash_table_lookup(proxy->migrations, uid) != mig || l->fd < 0)
+            return G_SOURCE_REMOVE;
     }
     return G_SOURCE_CONTINUE;
 }
@@ -103,6 +125,8 @@ vmig_proxy_migration_new(VmigProxy *proxy, const char *uid, gboolean is_target)
 static void
 vmig_proxy_listener_watch(VmigProxyListener *l)
 {
+    if (l->fd < 0)
+        return;
     l->watch = g_unix_fd_add(l->fd, G_IO_IN, vmig_proxy_on_accept, l);
 }
 

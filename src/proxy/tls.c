@@ -4,8 +4,11 @@
 
 #include <gnutls/x509.h>
 
-/* TLS 1.3 preferred, 1.2 the minimum (the rest of NORMAL's defaults: AEAD ciphers, ECDHE). */
-#define VMIG_PROXY_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* TLS 1.3 preferred, 1.2 the minimum; AEAD ciphers only, AES-128-GCM first: with AES-NI it is
+ * the fastest (memory pages are the bulk of the traffic), ChaCha20 last for hosts without. */
+#define VMIG_PROXY_TLS_PRIORITY                                                                    \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"            \
+    "+CHACHA20-POLY1305"
 
 void
 vmig_proxy_creds_unref(VmigProxyCreds *creds)

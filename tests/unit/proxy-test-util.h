@@ -105,6 +105,49 @@ test_run_for(int ms)
 }
 
 /* ---- sockets ---- */
+/* read() for the main thread: keeps the main loop (the proxy) running while waiting, so a slow
+ * machine cannot deadlock the test; returns what read() returned, or -2 after @timeout_ms. */
+static G_GNUC_UNUSED ssize_t
+test_read_wait(int fd, void *buf, size_t len, int timeout_ms)
+{
+    gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    while (g_get_monotonic_time() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) == 1)
+            return read(fd, buf, len);
+        test_run_for(5);
+    }
+    return -2;
+}
+
+/* accept() for the main thread (see test_read_wait); -1 after @timeout_ms. */
+static G_GNUC_UNUSED int
+test_accept_wait(int fd, int timeout_ms)
+{
+    gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    while (g_get_monotonic_time() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) == 1)
+            return accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        test_run_for(5);
+    }
+    return -1;
+}
+
+/* Reads exactly @len bytes (or until EOF/error/timeout); returns bytes read. */
+static G_GNUC_UNUSED size_t
+test_read_n(int fd, void *buf, size_t len, int timeout_ms)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = test_read_wait(fd, (char *)buf + got, len - got, timeout_ms);
+        if (n <= 0)
+            break;
+        got += n;
+    }
+    return got;
+}
+
 static inline int
 test_unix_listen(const char *path)
 {

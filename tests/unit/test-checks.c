@@ -337,6 +337,20 @@ test_b06_reads_bound_pvc_status(void **state)
     assert_false(r3->migratable);
 }
 
+/* With block migration enabled, a non-shared volume without a disk cannot be copied. */
+static void
+test_block_flag_needs_a_disk(void **state)
+{
+    g_autoptr(Scenario) s =
+        scenario(VMI_HEAD "spec:\n  domain: {cpu: {model: Skylake}}\n  volumes: [{name: fs, "
+                          "hostDisk: {path: /x, type: Disk}}]\n");
+    VmigChecksInput in = input_for(s);
+    in.block_migrate_non_shared = TRUE;
+    g_autoptr(VmigChecksResult) r = vmig_checks_source(&in);
+    assert_false(r->migratable);
+    assert_non_null(strstr(((VmigChecksFinding *)r->findings->pdata[0])->message, "not a disk"));
+}
+
 /* Generated disks: copied unless a read-only CD-ROM; filesystems (no disk) are not copied. */
 static void
 test_generated_disks_and_targets(void **state)
@@ -574,6 +588,7 @@ main(void)
         cmocka_unit_test(test_interface_table),
         cmocka_unit_test(test_b06_table),
         cmocka_unit_test(test_b06_reads_bound_pvc_status),
+        cmocka_unit_test(test_block_flag_needs_a_disk),
         cmocka_unit_test(test_generated_disks_and_targets),
         cmocka_unit_test(test_disk_target_names),
         cmocka_unit_test(test_b07_host_passthrough),

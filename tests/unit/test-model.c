@@ -84,6 +84,8 @@ static const QCase qcases[] = {
     {"-3.01e-", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_INVALID},
     {"1Mi5", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_INVALID},
     {"1Ee3", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_INVALID},
+    {"1e", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_INVALID},
+    {"9999999999999999999", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_RANGE}, /* apimachinery: ErrNumeric */
     {"1e99999999999999999999", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_INVALID},
     {"9223372036854775808", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_RANGE},
     {"10E", FALSE, 0, 0, 0, VMIG_MODEL_ERROR_RANGE},
@@ -130,6 +132,16 @@ test_quantity_json_and_helpers(void **state)
     assert_int_equal(e->code, VMIG_MODEL_ERROR_RANGE);
     assert_non_null(strstr(e->message, "spec.bw"));
     g_clear_error(&e);
+    json_node_set_string(n, " 64Mi\t");
+    assert_true(vmig_model_quantity_from_json(n, "f", FALSE, &q, NULL));
+    assert_int_equal(q.units, 67108864);
+    assert_int_equal(q.format, VMIG_MODEL_QUANTITY_BINARY_SI);
+    assert_true(vmig_model_quantity_parse("0.5Ki", NULL, &q, NULL));
+    assert_int_equal(q.format, VMIG_MODEL_QUANTITY_BINARY_SI); /* 512: still binary */
+    assert_true(vmig_model_quantity_parse("0.0001Ki", NULL, &q, NULL));
+    assert_int_equal(q.format, VMIG_MODEL_QUANTITY_DECIMAL_SI); /* below 1: DecimalSI */
+    assert_true(vmig_model_quantity_parse("1e3", NULL, &q, NULL));
+    assert_int_equal(q.format, VMIG_MODEL_QUANTITY_DECIMAL_EXPONENT);
     json_node_set_boolean(n, TRUE);
     assert_false(vmig_model_quantity_from_json(n, "f", FALSE, &q, &e));
     assert_int_equal(e->code, VMIG_MODEL_ERROR_TYPE);
@@ -479,6 +491,25 @@ test_writeback_preserves_unknown(void **state)
     assert_string_equal(json_node_get_string(fm), "keep");
     JsonNode *img = vmig_model_json_get(n, "spec.domain.cpu");
     assert_non_null(img);
+    /* JSON input is writable too; a sealed node is refused, not crashed on. */
+    g_autoptr(GPtrArray) docs = NULL;
+    assert_true(vmig_model_load_documents(
+        "{\"metadata\":{\"name\":\"vm1\"},\"spec\":{\"domain\":{}},\"x\":[1]}", -1, "j", &docs,
+        NULL));
+    JsonNode *j = g_ptr_array_index(docs, 0);
+    assert_true(vmig_model_set_condition(j, &c, "t", NULL));
+    assert_true(vmig_model_json_set_string(j, "status.migrationMethod", "LiveMigration", NULL));
+    g_autoptr(JsonNode) sealed = json_node_copy(j);
+    json_node_seal(sealed);
+    g_autoptr(GError) se = NULL;
+    assert_false(vmig_model_json_set_string(sealed, "status.phase", "Running", &se));
+    assert_int_equal(se->code, VMIG_MODEL_ERROR_TYPE);
+    g_clear_error(&se);
+    assert_false(vmig_model_set_condition(sealed, &c, "t", &se));
+    assert_non_null(se);
+    g_clear_error(&se);
+    assert_false(vmig_model_vmim_set_phase(sealed, VMIG_MODEL_MIGRATION_PHASE_FAILED, "t", &se));
+    assert_non_null(se);
     /* A set through a non-object refuses. */
     g_autoptr(GError) e = NULL;
     assert_false(vmig_model_json_set_string(n, "metadata.name.x", "y", &e));
@@ -614,6 +645,19 @@ test_loader(void **state)
     assert_false(vmig_model_load_documents(deep->str, -1, "deep.yaml", &docs, &e));
     assert_non_null(strstr(e->message, "deeper"));
     g_string_free(deep, TRUE);
+
+    /* Brackets inside strings do not count towards the depth. */
+    g_autoptr(GString) quoted = g_string_new("{\"a\": \"");
+    for (int i = 0; i < 1000; i++)
+        g_string_append(quoted, "[{");
+    g_string_append(quoted, "\\\"\"}");
+    g_clear_error(&e);
+    g_autoptr(JsonNode) qn = vmig_model_parse_json(quoted->str, -1, &e);
+    if (!qn)
+        fail_msg("%s", e->message);
+    g_clear_error(&e);
+    assert_null(vmig_model_parse_json("", -1, &e));
+    assert_int_equal(e->code, VMIG_MODEL_ERROR_PARSE);
 
     g_clear_error(&e);
     assert_false(vmig_model_load_file("/nonexistent/vmig.yaml", &docs, &e));

@@ -188,7 +188,8 @@ expect_refused_via_source(Tls *t, const char *dir, const char *node, const char 
     test_run_for(50);
     assert_false(test_has_pending(t->pod_fd));
     char b;
-    assert_true(read(c, &b, 1) <= 0);
+    ssize_t r = test_read_wait(c, &b, 1, 5000);
+    assert_true(r == 0 || r == -1);
     close(c);
     vmig_proxy_free(src);
     if (log_needle)
@@ -327,6 +328,87 @@ test_refusal_matrix(void **state)
     assert_int_equal(s.active[VMIG_PROXY_CHANNEL_MEMORY], 0);
 }
 
+typedef struct {
+    guint16 port;
+    const char *priority;
+    int rc;
+    gnutls_protocol_t version;
+    gint done;
+} VersionClient;
+
+static gpointer
+version_client_thread(gpointer data)
+{
+    /* A peer with node-a's valid certificate that speaks only the given TLS versions. */
+    VersionClient *v = data;
+    int fd = test_tcp_connect("127.0.0.1", v->port, NULL);
+    gnutls_certificate_credentials_t cred;
+    gnutls_session_t s;
+    g_autofree char *ca = cpath("ca1", "ca.pem");
+    g_autofree char *crt = cpath("ca1", "node-a.pem");
+    g_autofree char *key = cpath("ca1", "node-a-key.pem");
+    gnutls_certificate_allocate_credentials(&cred);
+    gnutls_certificate_set_x509_trust_file(cred, ca, GNUTLS_X509_FMT_PEM);
+    gnutls_certificate_set_x509_key_file(cred, crt, key, GNUTLS_X509_FMT_PEM);
+    gnutls_init(&s, GNUTLS_CLIENT);
+    gnutls_priority_set_direct(s, v->priority, NULL);
+    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+    gnutls_server_name_set(s, GNUTLS_NAME_DNS, TEST_UID, strlen(TEST_UID));
+    gnutls_session_set_verify_cert(s, "node-b", 0);
+    gnutls_transport_set_int(s, fd);
+    v->rc = gnutls_handshake(s);
+    if (v->rc == 0) {
+        v->version = gnutls_protocol_get_version(s);
+        gnutls_record_send(s, "v12!", 4);
+        gnutls_bye(s, GNUTLS_SHUT_WR);
+        char b[16];
+        gnutls_record_recv(s, b, sizeof b);
+    }
+    gnutls_deinit(s);
+    gnutls_certificate_free_credentials(cred);
+    close(fd);
+    g_atomic_int_set(&v->done, 1);
+    return NULL;
+}
+
+static gboolean
+version_done(gpointer data)
+{
+    return g_atomic_int_get(&((VersionClient *)data)->done) != 0;
+}
+
+/* TLS 1.2 is the minimum (accepted), 1.3 preferred (the proxies negotiate it, see
+ * test_valid_peer_forwarded's debug log); a TLS 1.1-only peer is refused. */
+static void
+test_tls_versions(void **state)
+{
+    Tls *t = *state;
+    VersionClient v12 = {.port = t->ports[VMIG_PROXY_CHANNEL_MEMORY],
+                         .priority = "NORMAL:-VERS-ALL:+VERS-TLS1.2"};
+    GThread *th = g_thread_new("v12", version_client_thread, &v12);
+    assert_true(test_run_until(pod_pending, t, 5000));
+    int pod = test_accept_wait(t->pod_fd, 5000);
+    char buf[8];
+    assert_int_equal(test_read_n(pod, buf, 4, 5000), 4);
+    assert_memory_equal(buf, "v12!", 4);
+    close(pod);
+    assert_true(test_run_until(version_done, &v12, 5000));
+    g_thread_join(th);
+    assert_int_equal(v12.rc, 0);
+    assert_int_equal(v12.version, GNUTLS_TLS1_2);
+
+    VersionClient v11 = {.port = t->ports[VMIG_PROXY_CHANNEL_MEMORY],
+                         .priority = "NORMAL:-VERS-ALL:+VERS-TLS1.1"};
+    guint before = refused(t);
+    th = g_thread_new("v11", version_client_thread, &v11);
+    RefusedWait w = {t, before + 1};
+    assert_true(test_run_until(refused_reached, &w, 5000));
+    assert_true(test_run_until(version_done, &v11, 5000));
+    g_thread_join(th);
+    assert_true(v11.rc < 0);
+    assert_false(test_has_pending(t->pod_fd));
+}
+
 /* Changed certificate files are used for new connections without a restart. */
 static void
 test_cert_reload(void **state)
@@ -358,10 +440,10 @@ test_cert_reload(void **state)
     int c = test_unix_connect(path);
     assert_int_equal(test_write_all(c, "hello", 5), 5);
     assert_true(test_run_until(pod_pending, t, 5000));
-    int pod = accept(t->pod_fd, NULL, NULL);
+    int pod = test_accept_wait(t->pod_fd, 5000);
     test_run_for(50);
     char buf[8];
-    assert_int_equal(read(pod, buf, sizeof buf), 5);
+    assert_int_equal(test_read_n(pod, buf, 5, 5000), 5);
     assert_int_equal(test_logs_count("TLS certificate files changed"), 0); /* message level */
     close(pod);
     close(c);
@@ -392,7 +474,7 @@ test_disable_tls_run_b(void **state)
     int good = test_tcp_connect("127.0.0.1", port, "127.0.0.11");
     assert_int_equal(write(good, "y", 1), 1);
     assert_true(test_run_until(pod_pending, t, 2000));
-    int pod = accept(t->pod_fd, NULL, NULL);
+    int pod = test_accept_wait(t->pod_fd, 5000);
     close(pod);
     close(good);
     close(bad);
@@ -405,6 +487,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_valid_peer_forwarded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_matrix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cert_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disable_tls_run_b, setup, teardown),
     };

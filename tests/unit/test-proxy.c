@@ -62,7 +62,8 @@ test_parse_host_port_rejects(void **state)
 {
     static const char *bad[] = {"",       "fd00::1:4135", "[fd00::1]", "[fd00::1]4135",
                                 "host:0", "host:65536",   "host:",     ":80",
-                                "[]:80",  "host:80x",     "[::1:80"};
+                                "[]:80",  "host:80x",     "[::1:80",   "[[::1]:80",
+                                "a]b:80"};
     for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(GError) err = NULL;
         g_autofree char *host = NULL;
@@ -329,11 +330,11 @@ test_b10_reset_mid_write(void **state)
     for (int i = 0; i < 400 && pod < 0; i++) {
         test_run_for(5);
         if (test_has_pending(p->pod_fd[VMIG_PROXY_CHANNEL_MEMORY]))
-            pod = accept(p->pod_fd[VMIG_PROXY_CHANNEL_MEMORY], NULL, NULL);
+            pod = test_accept_wait(p->pod_fd[VMIG_PROXY_CHANNEL_MEMORY], 5000);
     }
     assert_true(pod >= 0);
     char buf[4096];
-    assert_true(read(pod, buf, sizeof buf) > 0);
+    assert_true(test_read_wait(pod, buf, sizeof buf, 5000) > 0);
     test_run_for(50);
     gint64 t0 = g_get_monotonic_time();
     close(pod);
@@ -376,7 +377,7 @@ test_b10_tcp_rst(void **state)
     for (int i = 0; i < 400 && peer < 0; i++) {
         test_run_for(5);
         if (test_has_pending(lfd))
-            peer = accept(lfd, NULL, NULL);
+            peer = test_accept_wait(lfd, 5000);
     }
     assert_true(peer >= 0);
     test_run_for(50);
@@ -404,6 +405,34 @@ has_pending_pod(gpointer data)
     return TRUE;
 }
 
+/* B10, generic relay bug: QEMU writes, then closes for good; the pod side reads everything but
+ * never writes nor closes. The source proxy must not hold the connection forever. */
+static void
+test_b10_full_close_other_side_silent(void **state)
+{
+    Pair *p = *state;
+    pair_start(p, TEST_UID, "127.0.0.1");
+    int c = test_unix_connect(p->src_path[VMIG_PROXY_CHANNEL_MEMORY]);
+    assert_int_equal(test_write_all(c, "0123456789", 10), 10);
+    int pod = test_accept_wait(p->pod_fd[VMIG_PROXY_CHANNEL_MEMORY], 5000);
+    assert_true(pod >= 0);
+    char buf[16];
+    assert_int_equal(test_read_n(pod, buf, 10, 5000), 10);
+    close(c);
+    assert_int_equal(test_read_wait(pod, buf, 1, 5000), 0); /* EOF propagated */
+    VmigProxyStats s;
+    for (int i = 0; i < 200; i++) {
+        vmig_proxy_get_stats(p->src, TEST_UID, &s);
+        if (s.active[VMIG_PROXY_CHANNEL_MEMORY] == 0)
+            break;
+        test_run_for(5);
+    }
+    assert_int_equal(s.active[VMIG_PROXY_CHANNEL_MEMORY], 0);
+    assert_true(p->done_errors->len >= 1);
+    assert_string_equal(p->done_errors->pdata[0], "");
+    close(pod);
+}
+
 /* B10 c, d): 20 migrations aborted with live connections on every channel; descriptors and
  * listening ports return to baseline each time, no error log; the 21st works. */
 static void
@@ -424,7 +453,7 @@ test_b10_abort_cycles(void **state)
         assert_true(test_run_until(has_pending_pod, p, 2000));
         int pods[VMIG_PROXY_N_CHANNELS];
         for (int c = 0; c < VMIG_PROXY_N_CHANNELS; c++)
-            pods[c] = accept(p->pod_fd[c], NULL, NULL);
+            pods[c] = test_accept_wait(p->pod_fd[c], 5000);
         test_run_for(10);
         assert_int_equal(test_count_listening(), listen0 + 3);
         /* Abort: the source goes first, then the VMI is gone and the target is stopped. */
@@ -518,7 +547,8 @@ test_expected_peer(void **state)
         (void)write(fd, "hello", 5);
         test_run_for(30);
         char c;
-        assert_true(read(fd, &c, 1) <= 0); /* closed by the proxy (FIN or RST) */
+        ssize_t r = test_read_wait(fd, &c, 1, 5000);
+        assert_true(r == 0 || r == -1); /* closed by the proxy (FIN or RST) */
         close(fd);
     }
     assert_false(test_has_pending(p->pod_fd[0]));
@@ -532,11 +562,11 @@ test_expected_peer(void **state)
     assert_int_equal(write(fd, "hello", 5), 5);
     for (int i = 0; i < 100 && !test_has_pending(p->pod_fd[0]); i++)
         test_run_for(10);
-    int pod = accept(p->pod_fd[0], NULL, NULL);
+    int pod = test_accept_wait(p->pod_fd[0], 5000);
     assert_true(pod >= 0);
     char buf[8];
     test_run_for(20);
-    assert_int_equal(read(pod, buf, sizeof buf), 5);
+    assert_int_equal(test_read_n(pod, buf, 5, 5000), 5);
     close(pod);
     close(fd);
 }
@@ -557,16 +587,104 @@ test_lazy_pod_socket(void **state)
     int l = test_unix_listen(late);
     for (int i = 0; i < 100 && !test_has_pending(l); i++)
         test_run_for(10);
-    int pod = accept(l, NULL, NULL);
+    int pod = test_accept_wait(l, 5000);
     assert_true(pod >= 0);
     test_run_for(20);
     char buf[8];
-    assert_int_equal(read(pod, buf, sizeof buf), 4);
+    assert_int_equal(test_read_n(pod, buf, 4, 5000), 4);
     close(pod);
     close(l);
     close(fd);
     test_run_for(20);
     assert_int_equal(test_logs_count(NULL), 0);
+}
+
+/* B09: an IPv6-only pair: target listening on ::1, expected peer ::1, the source dialling the
+ * bare literal; the address is published and parsed back through the port map. */
+static void
+test_ipv6_pair(void **state)
+{
+    Pair *p = *state;
+    int probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in6 lo6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    gboolean have_v6 = probe >= 0 && bind(probe, (struct sockaddr *)&lo6, sizeof lo6) == 0;
+    if (probe >= 0)
+        close(probe);
+    if (!have_v6) {
+        skip();
+        return;
+    }
+    VmigProxyTargetSpec ts = {.uid = TEST_UID,
+                              .listen_address = "::1",
+                              .expected_peer_address = "::1",
+                              .forward_paths = {NULL, p->pod_path[1], NULL}};
+    g_autoptr(GError) err = NULL;
+    assert_true(vmig_proxy_start_target(p->tgt, &ts, &err));
+    g_autoptr(JsonNode) map = vmig_proxy_target_port_map(p->tgt, TEST_UID);
+    VmigProxySourceSpec ss = {.uid = TEST_UID,
+                              .dir = p->tmp,
+                              .target_address = "::1",
+                              .socket_uid = getuid(),
+                              .socket_gid = getgid()};
+    assert_true(vmig_proxy_port_map_parse(map, ss.target_ports, &err));
+    assert_true(vmig_proxy_start_source(p->src, &ss, &err));
+    g_autofree char *path =
+        g_strdup_printf("%s/migrationproxy/%s-49152-source.sock", p->tmp, TEST_UID);
+    TestPeer sink = {.listen_fd = p->pod_fd[1], .send_bytes = 3};
+    TestPeer client = {.path = path, .send_bytes = 1 << 20};
+    GThread *t1 = g_thread_new("sink", test_sink_thread, &sink);
+    GThread *t2 = g_thread_new("client", test_client_thread, &client);
+    TestPeer *both[] = {&sink, &client, NULL};
+    assert_true(test_run_until(test_peers_done, both, 10000));
+    g_thread_join(t1);
+    g_thread_join(t2);
+    assert_int_equal(sink.got, 1 << 20);
+    assert_int_equal(client.got, 3);
+    assert_int_equal(test_logs_count(NULL), 0);
+}
+
+/* A launcher listening on TCP inside its own network namespace: the socket is made in that
+ * namespace (here our own, through the same setns helper thread) and forwarded to. */
+static void
+test_forward_tcp_in_netns(void **state)
+{
+    Pair *p = *state;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    getsockname(lfd, (struct sockaddr *)&sa, &len);
+    g_autofree char *fwd = g_strdup_printf("127.0.0.1:%u", ntohs(sa.sin_port));
+    VmigProxyTargetSpec ts = {.uid = TEST_UID,
+                              .listen_address = "127.0.0.1",
+                              .forward_tcp = {fwd},
+                              .forward_netns = "/proc/self/ns/net"};
+    g_autoptr(GError) err = NULL;
+    assert_true(vmig_proxy_start_target(p->tgt, &ts, &err));
+    int c = test_tcp_connect("127.0.0.1", vmig_proxy_target_port(p->tgt, TEST_UID, 0), NULL);
+    assert_int_equal(write(c, "tcp!", 4), 4);
+    for (int i = 0; i < 100 && !test_has_pending(lfd); i++)
+        test_run_for(10);
+    int in = test_accept_wait(lfd, 5000);
+    assert_true(in >= 0);
+    test_run_for(30);
+    char buf[8];
+    assert_int_equal(test_read_n(in, buf, 4, 5000), 4);
+    assert_memory_equal(buf, "tcp!", 4);
+    close(in);
+    close(c);
+    close(lfd);
+    /* A namespace path that does not exist fails the connection with an error naming it. */
+    assert_true(vmig_proxy_stop(p->tgt, TEST_UID));
+    ts.forward_netns = "/nonexistent/ns/net";
+    assert_true(vmig_proxy_start_target(p->tgt, &ts, NULL));
+    c = test_tcp_connect("127.0.0.1", vmig_proxy_target_port(p->tgt, TEST_UID, 0), NULL);
+    for (int i = 0; i < 100 && p->done_errors->len == 0; i++)
+        test_run_for(10);
+    assert_int_equal(p->done_errors->len, 1);
+    assert_non_null(strstr(p->done_errors->pdata[0], "/nonexistent/ns/net"));
+    close(c);
 }
 
 static void
@@ -629,7 +747,7 @@ test_shutdown_grace(void **state)
     assert_int_equal(write(c, "a", 1), 1);
     for (int i = 0; i < 100 && !test_has_pending(p->pod_fd[0]); i++)
         test_run_for(10);
-    int pod = accept(p->pod_fd[0], NULL, NULL);
+    int pod = test_accept_wait(p->pod_fd[0], 5000);
     int done = 0;
     vmig_proxy_shutdown(p->src, 300, shutdown_done_cb, &done);
     assert_true(access(p->src_path[0], F_OK) < 0); /* listener gone */
@@ -638,18 +756,50 @@ test_shutdown_grace(void **state)
     assert_int_equal(write(c, "b", 1), 1);
     test_run_for(50);
     char buf[4];
-    assert_int_equal(read(pod, buf, sizeof buf), 2);
+    assert_int_equal(test_read_n(pod, buf, 2, 5000), 2);
     assert_int_equal(done, 0);
     assert_true(test_run_until(int_set, &done, 2000));
     assert_int_equal(done, 1);
     assert_int_equal(vmig_proxy_n_connections(p->src), 0);
-    assert_int_equal(read(c, buf, 1), 0);
+    assert_int_equal(test_read_wait(c, buf, 1, 5000), 0);
     close(c);
     close(pod);
     g_autoptr(GError) err = NULL;
     VmigProxySourceSpec ss = {
         .uid = TEST_UID_2, .dir = p->tmp, .target_address = "127.0.0.1", .target_ports = {1, 0, 0}};
     assert_false(vmig_proxy_start_source(p->src, &ss, &err));
+}
+
+/* Daemon shutdown where the live connection ends by itself before the grace period: done
+ * comes as soon as it ends, not at the end of the grace period. */
+static void
+test_shutdown_connections_end(void **state)
+{
+    Pair *p = *state;
+    pair_start(p, TEST_UID, NULL);
+    int c = test_unix_connect(p->src_path[0]);
+    assert_int_equal(write(c, "a", 1), 1);
+    int pod = test_accept_wait(p->pod_fd[0], 5000);
+    assert_true(pod >= 0);
+    int done = 0;
+    vmig_proxy_shutdown(p->src, 60000, shutdown_done_cb, &done);
+    vmig_proxy_shutdown(p->tgt, 60000, NULL, NULL);
+    test_run_for(50);
+    assert_int_equal(done, 0);
+    gint64 t0 = g_get_monotonic_time();
+    close(c); /* QEMU finishes: EOF travels to the pod, which closes too */
+    char buf[4];
+    assert_int_equal(test_read_n(pod, buf, 1, 5000), 1);
+    assert_int_equal(test_read_wait(pod, buf, 1, 5000), 0);
+    close(pod);
+    assert_true(test_run_until(int_set, &done, 5000));
+    assert_true(g_get_monotonic_time() - t0 < 2 * G_USEC_PER_SEC);
+    assert_int_equal(vmig_proxy_n_connections(p->src), 0);
+    for (int i = 0; i < 200 && vmig_proxy_n_connections(p->tgt) > 0; i++)
+        test_run_for(5);
+    assert_int_equal(p->done_errors->len, 2); /* both ends clean */
+    assert_string_equal(p->done_errors->pdata[1], "");
+    assert_string_equal(p->done_errors->pdata[0], "");
 }
 
 /* ---------------------------------------------------------------- B09 bind in three settings */
@@ -735,12 +885,17 @@ main(void)
         cmocka_unit_test_setup_teardown(test_b10_half_close, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_b10_reset_mid_write, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_b10_tcp_rst, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_b10_full_close_other_side_silent, pair_setup,
+                                        pair_teardown),
         cmocka_unit_test_setup_teardown(test_b10_abort_cycles, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_multifd_counts, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_expected_peer, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_lazy_pod_socket, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_ipv6_pair, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_forward_tcp_in_netns, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_start_stop_idempotent, pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_grace, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_connections_end, pair_setup, pair_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
