@@ -683,7 +683,9 @@ vmig_controller_new(const VmigAgentConfig *cfg, VmigKubeClient *client, GError *
                     "migration proxy: %s", perr->message);
         return NULL;
     }
-    if (!vmig_virt_event_loop_start(&perr)) {
+    /* The daemon's main loop runs the default GMainContext, where libvirt's event sources
+     * live: no second thread may iterate it. */
+    if (!vmig_virt_event_loop_register(&perr)) {
         g_set_error(error, VMIG_CONTROLLER_ERROR, VMIG_CONTROLLER_ERROR_SETUP,
                     "libvirt event loop: %s", perr->message);
         return NULL;
