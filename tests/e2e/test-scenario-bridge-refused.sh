@@ -35,6 +35,8 @@ phases=$(scen_phases mig1)
 [[ -z $(kctl get vmim mig1 -n ns1 -o 'jsonpath={.status.migrationState.targetNode}') ]] ||
     e2e_die "mig1 has a target node"
 scen_clean node-b "$listen_b" || e2e_die "target work on $(scen_clean_why node-b "$listen_b")"
+! grep -q 'target listening\|prepare-target' "$E2E_ROOT/logs/vmigrated-node-b.log" ||
+    e2e_die "node-b prepared a target: $(grep 'target listening\|prepare-target' "$E2E_ROOT/logs/vmigrated-node-b.log")"
 [[ $(vmi_node ns1 vm1) == node-a ]] || e2e_die "VMI nodeName '$(vmi_node ns1 vm1)'"
 scen_only_on node-a
 guest_check node-a ns1 vm1 --after "$(awk '{print $1}' <<<"$last")" --boot "$(awk '{print $5}' <<<"$last")" --lines 2 >/dev/null ||
