@@ -482,6 +482,19 @@ guint vmig_virt_monitor_poll_count(const VmigVirtMonitor *monitor);
  */
 gboolean vmig_virt_event_loop_start(GError **error);
 
+/**
+ * vmig_virt_event_loop_register:
+ * Registers libvirt's default event implementation (virEventRegisterDefaultImpl) WITHOUT
+ * a thread of its own: libvirt's GLib implementation attaches its sources to the default
+ * GMainContext, so a program whose main loop runs that context (vmigrated) dispatches
+ * them there. Such a program must not call vmig_virt_event_loop_start(): a second thread
+ * iterating the default context competes with the main loop for it and can starve it
+ * (the daemon then stalled at start-up, its first Kubernetes requests never sent).
+ * Idempotent and thread-safe; must run before the first connection whose events are wanted.
+ * Returns: FALSE with VMIG_VIRT_ERROR_LIBVIRT when registration failed.
+ */
+gboolean vmig_virt_event_loop_register(GError **error);
+
 typedef struct _VmigVirtConn VmigVirtConn;
 typedef struct _VmigVirtDomain VmigVirtDomain;
 

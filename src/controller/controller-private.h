@@ -91,9 +91,10 @@ struct _VmigController {
     VmigKubeRecorder *recorder;
     VmigKubeInformer *inf[CTL_N_INF];
     gboolean started;
-    GHashTable *jobs;      /* VMIM key -> CtlJob* */
-    GHashTable *vmi_index; /* "ns/vmi" -> GHashTable set of VMIM keys */
-    GHashTable *queue;     /* VMIM keys to reconcile */
+    gboolean conditions_written; /* the start-up pass of vmig_ctl_vmi_condition ran */
+    GHashTable *jobs;            /* VMIM key -> CtlJob* */
+    GHashTable *vmi_index;       /* "ns/vmi" -> GHashTable set of VMIM keys */
+    GHashTable *queue;           /* VMIM keys to reconcile */
     guint queue_idle;
     VmigProxy *proxy;
     guint heartbeat_id;

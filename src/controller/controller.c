@@ -265,6 +265,21 @@ ctl_synced(VmigKubeInformer *inf, gpointer data)
             g_info("informer for %s synced (%u objects)", ctl_informers[i].label,
                    vmig_kube_informer_size(inf));
     ctl_enqueue_all(ctl);
+    if (!ctl->conditions_written && vmig_controller_is_ready(ctl)) {
+        /* The VMIs listed at start-up arrived before the caches were complete, when the
+         * checks could not run: write their LiveMigratable condition now, or a VMI that
+         * never changes would never get one. */
+        ctl->conditions_written = TRUE;
+        g_autoptr(GPtrArray) keys = vmig_kube_informer_keys(ctl->inf[CTL_INF_VMI]);
+        for (guint i = 0; i < keys->len; i++) {
+            g_auto(GStrv) nn = g_strsplit(keys->pdata[i], "/", 2);
+            if (!nn[0] || !nn[1])
+                continue;
+            g_autoptr(JsonNode) vmi = vmig_kube_informer_get(ctl->inf[CTL_INF_VMI], nn[0], nn[1]);
+            if (vmi)
+                vmig_ctl_vmi_condition(ctl, vmi);
+        }
+    }
     vmig_ctl_drain_schedule(ctl);
 }
 
@@ -668,7 +683,9 @@ vmig_controller_new(const VmigAgentConfig *cfg, VmigKubeClient *client, GError *
                     "migration proxy: %s", perr->message);
         return NULL;
     }
-    if (!vmig_virt_event_loop_start(&perr)) {
+    /* The daemon's main loop runs the default GMainContext, where libvirt's event sources
+     * live: no second thread may iterate it. */
+    if (!vmig_virt_event_loop_register(&perr)) {
         g_set_error(error, VMIG_CONTROLLER_ERROR, VMIG_CONTROLLER_ERROR_SETUP,
                     "libvirt event loop: %s", perr->message);
         return NULL;

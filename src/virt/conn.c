@@ -51,6 +51,32 @@ event_loop_thread(gpointer data)
     return NULL;
 }
 
+/* libvirt's GLib event implementation attaches its sources to the default GMainContext;
+ * registering it twice is harmless but a second thread iterating that context is not. */
+static int
+register_once(void)
+{
+    static gsize registered = 0;
+    static int rc = 0;
+    libvirt_init_once();
+    if (g_once_init_enter(&registered)) {
+        rc = virEventRegisterDefaultImpl();
+        g_once_init_leave(&registered, 1);
+    }
+    return rc;
+}
+
+gboolean
+vmig_virt_event_loop_register(GError **error)
+{
+    if (register_once() < 0) {
+        g_set_error(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_LIBVIRT,
+                    "cannot register libvirt's event loop");
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean
 vmig_virt_event_loop_start(GError **error)
 {
@@ -58,7 +84,7 @@ vmig_virt_event_loop_start(GError **error)
     static int rc = 0;
     libvirt_init_once();
     if (g_once_init_enter(&started)) {
-        rc = virEventRegisterDefaultImpl();
+        rc = register_once();
         if (rc == 0) {
             /* lives as long as the process: libvirt's loop has no clean stop */
             GThread *t = g_thread_new("vmig-virt-events", event_loop_thread, NULL);
