@@ -406,8 +406,6 @@ static const struct {
     {VMIG_METRICS_INFORMER_LISTS, VMIG_METRICS_COUNTER,
      "LIST requests of an informer (the initial list and every relist after 410 Expired).",
      L("resource")},
-    {VMIG_METRICS_WATCH_RESTARTS, VMIG_METRICS_COUNTER,
-     "WATCH requests of an informer (the first and every reconnect).", L("resource")},
     {VMIG_METRICS_API_ERRORS, VMIG_METRICS_COUNTER,
      "Kubernetes API writes that failed after their retries, by resource.", L("resource")},
     {VMIG_METRICS_READY, VMIG_METRICS_GAUGE,
