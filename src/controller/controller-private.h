@@ -150,13 +150,13 @@ void vmig_ctl_job_release_local(CtlJob *job);
 const VmigKubeResource *vmig_ctl_informer_resource(CtlInformer which);
 
 /* metrics.c: each called from one point; no-ops without a registry */
-void vmig_ctl_metrics_sample(CtlJob *job);                 /* ctl_on_sample */
-void vmig_ctl_metrics_started(CtlJob *job);                /* virDomainMigrateToURI3 started */
-void vmig_ctl_metrics_complete(CtlJob *job, gboolean ok);  /* ctl_complete */
+void vmig_ctl_metrics_sample(CtlJob *job);                /* ctl_on_sample */
+void vmig_ctl_metrics_started(CtlJob *job);               /* virDomainMigrateToURI3 started */
+void vmig_ctl_metrics_complete(CtlJob *job, gboolean ok); /* ctl_complete */
 void vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel, guint64 forward,
                                  guint64 reverse, gboolean ok); /* proxy connection ended */
 void vmig_ctl_metrics_api_error(VmigController *ctl, const char *resource); /* write failed */
-void vmig_ctl_metrics_dirty(VmigController *ctl);          /* VMIM cache changed */
+void vmig_ctl_metrics_dirty(VmigController *ctl);                           /* VMIM cache changed */
 void vmig_ctl_metrics_stop(VmigController *ctl);
 
 /* heartbeat.c */
