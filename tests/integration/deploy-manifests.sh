@@ -10,7 +10,12 @@ src=${VMIG_SOURCE_ROOT:?}
 command -v kubectl >/dev/null || { echo "SKIP: kubectl not installed"; exit 77; }
 tmp=$(mktemp -d)
 pid=
-cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
+cleanup() {
+    local rc=$?
+    if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$tmp"
+    exit "$rc"
+}
 trap cleanup EXIT
 ASAN_OPTIONS=detect_leaks=0 "$apiserver" --write-kubeconfig "$tmp/kc" --ready-file "$tmp/ready" \
     2>"$tmp/apiserver.log" &
