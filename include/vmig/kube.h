@@ -258,7 +258,8 @@ void vmig_kube_call(VmigKubeClient *client, VmigKubeVerb verb, const VmigKubeReq
  * vmig_kube_call_finish:
  * @error: VMIG_KUBE_ERROR_* with the HTTP code ("update virtualmachineinstancemigrations
  *         ns1/mig1: 409 Conflict: the object has been modified")
- * @http_status: (out) (optional): the HTTP status (0 without an answer)
+ * @http_status: (out) (optional): the HTTP status (0 without an answer, and for
+ *               vmig_kube_list_all() / vmig_kube_mutate() results)
  *
  * Returns: (transfer full) (nullable): the answer's JSON (the object, the List, or the
  *          Status for DELETE).
@@ -318,6 +319,23 @@ typedef gboolean (*VmigKubeEventFunc)(VmigKubeEventType type, JsonNode *object, 
 
 typedef struct _VmigKubeDecoder VmigKubeDecoder;
 
+/* One event as the stream carries it, before any tree is built: the object's JSON text and
+ * the metadata fields the watch bookkeeping needs. Strings are NULL when absent; everything
+ * is valid only during the callback. */
+typedef struct {
+    VmigKubeEventType type;
+    const char *object;           /* JSON text of "object" (validated) */
+    gsize object_len;             /* bytes */
+    const char *name;             /* object.metadata.name */
+    const char *namespace;        /* object.metadata.namespace */
+    const char *uid;              /* object.metadata.uid */
+    const char *resource_version; /* object.metadata.resourceVersion */
+    const char *type_name;        /* internal */
+} VmigKubeRawEvent;
+
+/* Return FALSE to stop decoding the rest of the current feed. */
+typedef gboolean (*VmigKubeRawEventFunc)(const VmigKubeRawEvent *event, gpointer user_data);
+
 #define VMIG_KUBE_DEFAULT_MAX_EVENT_BYTES (8u * 1024 * 1024)
 
 /**
@@ -346,6 +364,28 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigKubeDecoder, vmig_kube_decoder_free)
  */
 gboolean vmig_kube_decoder_feed(VmigKubeDecoder *decoder, const char *data, gsize len,
                                 VmigKubeEventFunc func, gpointer user_data, GError **error);
+
+/**
+ * vmig_kube_decoder_feed_raw:
+ *
+ * As vmig_kube_decoder_feed() (same framing, same validation, same errors) but hands over
+ * the object's text and metadata instead of a json-glib tree: a BOOKMARK or an event nobody
+ * reads costs no tree. vmig_kube_decoder_feed() is this plus vmig_kube_parse_json().
+ */
+gboolean vmig_kube_decoder_feed_raw(VmigKubeDecoder *decoder, const char *data, gsize len,
+                                    VmigKubeRawEventFunc func, gpointer user_data, GError **error);
+
+/**
+ * vmig_kube_parse_json:
+ * @data: JSON text (RFC 8259, strict)
+ * @len: bytes
+ * @error: VMIG_KUBE_ERROR_DECODE naming what is wrong and the byte offset
+ *
+ * The client's JSON parser: builds the same trees as JsonParser, several times faster.
+ *
+ * Returns: (transfer full) (nullable): the root node.
+ */
+JsonNode *vmig_kube_parse_json(const char *data, gsize len, GError **error);
 
 /**
  * vmig_kube_decoder_pending:
@@ -390,7 +430,7 @@ typedef struct {
     const char *namespace;        /* NULL: all namespaces (or cluster-scoped kind) */
     const char *label_selector;   /* NULL: none */
     const char *field_selector;   /* NULL: none */
-    guint page_size;              /* LIST limit; default 500 */
+    guint page_size;              /* LIST limit; default 100 (one page tree alive at a time) */
     guint timeout_seconds;        /* watch timeoutSeconds; default 300..600 (jittered) */
     guint read_deadline_ms;       /* no byte for this long -> drop + re-watch; default 60000 */
     gsize max_event_bytes;        /* decoder limit; default VMIG_KUBE_DEFAULT_MAX_EVENT_BYTES */
@@ -406,7 +446,8 @@ typedef struct {
  * @options: (nullable): copied; NULL for defaults
  * @handlers: (nullable): copied
  *
- * Does nothing until vmig_kube_informer_start().
+ * Does nothing until vmig_kube_informer_start(). Handlers run on the client's main context;
+ * an informer must not be freed from inside its own handlers (free it from an idle source).
  *
  * Returns: (transfer full): the informer; vmig_kube_informer_free() stops it.
  */

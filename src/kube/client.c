@@ -587,19 +587,23 @@ vmig_kube_call_done(VmigKubeTransfer *t, gpointer user_data)
         g_object_unref(task);
         return;
     }
-    g_autoptr(JsonParser) p = json_parser_new();
     g_autoptr(GError) perr = NULL;
+    JsonNode *root = NULL;
     if (t->response->len == 0) {
-        g_task_return_pointer(task, json_node_init_object(json_node_alloc(), json_object_new()),
+        JsonObject *empty = json_object_new();
+        g_task_return_pointer(task, json_node_init_object(json_node_alloc(), empty),
                               (GDestroyNotify)json_node_unref);
-    } else if (!json_parser_load_from_data(p, (const char *)t->response->data,
-                                           (gssize)t->response->len, &perr) ||
-               !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p))) {
+        json_object_unref(empty);
+    } else if (!(root = vmig_kube_json_parse((const char *)t->response->data, t->response->len,
+                                             &perr)) ||
+               !JSON_NODE_HOLDS_OBJECT(root)) {
         g_task_return_new_error(task, VMIG_KUBE_ERROR, VMIG_KUBE_ERROR_DECODE,
                                 "%s: answer is not a JSON object: %s", d->what,
                                 perr ? perr->message : "wrong type");
+        if (root)
+            json_node_unref(root);
     } else {
-        g_task_return_pointer(task, json_parser_steal_root(p), (GDestroyNotify)json_node_unref);
+        g_task_return_pointer(task, root, (GDestroyNotify)json_node_unref);
     }
     g_object_unref(task);
 }

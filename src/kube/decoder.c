@@ -13,7 +13,6 @@ struct _VmigKubeDecoder {
     guint depth;     /* nesting depth; 0 = between events */
     gboolean in_string;
     gboolean escape;
-    JsonParser *parser; /* reused: one parser per stream */
 };
 
 static const char *const vmig_kube_event_type_names[] = {
@@ -48,7 +47,6 @@ vmig_kube_decoder_new(gsize max_event_bytes)
     VmigKubeDecoder *d = g_new0(VmigKubeDecoder, 1);
     d->buf = g_string_new(NULL);
     d->max_bytes = max_event_bytes ? max_event_bytes : VMIG_KUBE_DEFAULT_MAX_EVENT_BYTES;
-    d->parser = json_parser_new();
     return d;
 }
 
@@ -58,7 +56,6 @@ vmig_kube_decoder_free(VmigKubeDecoder *d)
     if (!d)
         return;
     g_string_free(d->buf, TRUE);
-    g_object_unref(d->parser);
     g_free(d);
 }
 
@@ -77,46 +74,73 @@ vmig_kube_decoder_pending(const VmigKubeDecoder *d)
     return d->depth ? d->buf->len : 0;
 }
 
-/* Parses one complete event and hands it over. */
+/* Validates one complete event and hands it over. */
 static gboolean
-vmig_kube_decoder_emit(VmigKubeDecoder *d, const char *text, gsize len, VmigKubeEventFunc func,
+vmig_kube_decoder_emit(VmigKubeDecoder *d, const char *text, gsize len, VmigKubeRawEventFunc func,
                        gpointer user_data, gboolean *stop, GError **error)
 {
     g_autoptr(GError) perr = NULL;
-    if (!json_parser_load_from_data(d->parser, text, (gssize)len, &perr)) {
+    VmigKubeRawEvent ev = {0};
+    gboolean ok = FALSE;
+    if (!vmig_kube_json_scan_event(text, len, &ev, &perr)) {
         g_set_error(error, VMIG_KUBE_ERROR, VMIG_KUBE_ERROR_DECODE,
                     "watch event (%zu bytes) is not JSON: %s", len, perr->message);
-        return FALSE;
+        goto out;
     }
-    JsonNode *root = json_parser_get_root(d->parser);
-    JsonObject *o = JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
-    JsonNode *type = o ? json_object_get_member(o, "type") : NULL;
-    JsonNode *object = o ? json_object_get_member(o, "object") : NULL;
-    if (!type || !JSON_NODE_HOLDS_VALUE(type) || json_node_get_value_type(type) != G_TYPE_STRING) {
+    if (!ev.type_name) {
         g_set_error(error, VMIG_KUBE_ERROR, VMIG_KUBE_ERROR_DECODE,
                     "watch event: field 'type' missing or not a string");
-        return FALSE;
+        goto out;
     }
-    VmigKubeEventType et;
-    if (!vmig_kube_event_type_from_string(json_node_get_string(type), &et)) {
+    if (!vmig_kube_event_type_from_string(ev.type_name, &ev.type)) {
         g_set_error(error, VMIG_KUBE_ERROR, VMIG_KUBE_ERROR_DECODE,
-                    "watch event: unknown type '%s'", json_node_get_string(type));
-        return FALSE;
+                    "watch event: unknown type '%s'", ev.type_name);
+        goto out;
     }
-    if (!object || !JSON_NODE_HOLDS_OBJECT(object)) {
+    if (!ev.object) {
         g_set_error(error, VMIG_KUBE_ERROR, VMIG_KUBE_ERROR_DECODE,
-                    "watch event %s: field 'object' missing or not an object",
-                    json_node_get_string(type));
-        return FALSE;
+                    "watch event %s: field 'object' missing or not an object", ev.type_name);
+        goto out;
     }
-    if (!func(et, object, user_data))
+    if (!func(&ev, user_data))
         *stop = TRUE;
-    return TRUE;
+    ok = TRUE;
+out:
+    vmig_kube_raw_event_clear(&ev);
+    return ok;
+}
+
+typedef struct {
+    VmigKubeEventFunc func;
+    gpointer user_data;
+    GError **error;
+    gboolean failed;
+} VmigKubeTreeAdapter;
+
+static gboolean
+vmig_kube_decoder_tree(const VmigKubeRawEvent *ev, gpointer data)
+{
+    VmigKubeTreeAdapter *a = data;
+    /* already validated by the scan, so this cannot fail */
+    g_autoptr(JsonNode) obj = vmig_kube_json_parse(ev->object, ev->object_len, a->error);
+    if (!obj) {
+        a->failed = TRUE;
+        return FALSE;
+    }
+    return a->func(ev->type, obj, a->user_data);
 }
 
 gboolean
 vmig_kube_decoder_feed(VmigKubeDecoder *d, const char *data, gsize len, VmigKubeEventFunc func,
                        gpointer user_data, GError **error)
+{
+    VmigKubeTreeAdapter a = {func, user_data, error, FALSE};
+    return vmig_kube_decoder_feed_raw(d, data, len, vmig_kube_decoder_tree, &a, error) && !a.failed;
+}
+
+gboolean
+vmig_kube_decoder_feed_raw(VmigKubeDecoder *d, const char *data, gsize len,
+                           VmigKubeRawEventFunc func, gpointer user_data, GError **error)
 {
     gsize start = 0; /* where the current event begins in @data (when it began in this feed) */
     gboolean stop = FALSE;

@@ -19,6 +19,26 @@ typedef struct {
     char *rv;
 } VmigKubeCacheEntry;
 
+/* One listed object, already in cache form. */
+typedef struct {
+    char *key;
+    VmigKubeCacheEntry *entry;
+} VmigKubePending;
+
+static void
+vmig_kube_pending_free(gpointer p)
+{
+    VmigKubePending *pe = p;
+    g_free(pe->key);
+    if (pe->entry) {
+        g_free(pe->entry->json);
+        g_free(pe->entry->uid);
+        g_free(pe->entry->rv);
+        g_free(pe->entry);
+    }
+    g_free(pe);
+}
+
 typedef enum {
     VMIG_KUBE_WATCH_END_CLOSED,  /* clean close by the server (timeoutSeconds, restart) */
     VMIG_KUBE_WATCH_END_EXPIRED, /* 410: relist */
@@ -41,6 +61,9 @@ struct _VmigKubeInformer {
     guint failures; /* consecutive, for backoff */
 
     GCancellable *list_cancel;
+    GPtrArray *pending; /* VmigKubePending of the LIST in progress, in list order */
+    char *pending_rv;   /* the first page's resourceVersion (the snapshot) */
+    char *pending_continue;
     VmigKubeTransfer *watch;
     VmigKubeDecoder *decoder;
     gboolean watch_expired;
@@ -68,10 +91,7 @@ vmig_kube_cache_entry_free(gpointer p)
 static JsonNode *
 vmig_kube_parse(const char *json)
 {
-    g_autoptr(JsonParser) p = json_parser_new();
-    if (!json_parser_load_from_data(p, json, -1, NULL))
-        return NULL;
-    return json_parser_steal_root(p);
+    return vmig_kube_json_parse(json, strlen(json), NULL);
 }
 
 static void
@@ -98,7 +118,7 @@ vmig_kube_informer_new(VmigKubeClient *client, const VmigKubeResource *resource,
     inf->label_selector = g_strdup(inf->opt.label_selector);
     inf->field_selector = g_strdup(inf->opt.field_selector);
     if (!inf->opt.page_size)
-        inf->opt.page_size = 500;
+        inf->opt.page_size = 100;
     if (!inf->opt.read_deadline_ms)
         inf->opt.read_deadline_ms = 60000;
     if (!inf->opt.backoff_initial_ms)
@@ -128,6 +148,9 @@ vmig_kube_informer_free(VmigKubeInformer *inf)
     vmig_kube_source_clear(&inf->deadline_source);
     vmig_kube_source_clear(&inf->retry_source);
     vmig_kube_decoder_free(inf->decoder);
+    g_clear_pointer(&inf->pending, g_ptr_array_unref);
+    g_free(inf->pending_rv);
+    g_free(inf->pending_continue);
     g_hash_table_unref(inf->cache);
     g_free(inf->rv);
     g_free(inf->namespace);
@@ -208,30 +231,49 @@ vmig_kube_informer_transform(VmigKubeInformer *inf, JsonNode *obj)
         json_object_remove_member(meta, "managedFields");
 }
 
-/* Stores @obj; reports added or updated. */
-static void
-vmig_kube_informer_upsert(VmigKubeInformer *inf, JsonNode *obj)
+/* Compact text of a listed or watched object, after the transform. */
+static char *
+vmig_kube_informer_text(VmigKubeInformer *inf, JsonNode *obj)
 {
     vmig_kube_informer_transform(inf, obj);
-    char *key = vmig_kube_object_key(obj);
-    VmigKubeCacheEntry *e = g_new0(VmigKubeCacheEntry, 1);
-    e->json = json_to_string(obj, FALSE);
-    e->uid = g_strdup(vmig_kube_meta_string(obj, "uid"));
-    e->rv = g_strdup(vmig_kube_meta_string(obj, "resourceVersion"));
+    /* json_to_string hands over its GString buffer, up to twice the text's size; the cache
+     * keeps an exact copy */
+    g_autofree char *grown = json_to_string(obj, FALSE);
+    return g_strdup(grown);
+}
+
+/* Stores @e under @key (both consumed); reports added or updated, parsing the text only when
+ * a handler wants a tree. @obj: (nullable): the tree when the caller has one. */
+static void
+vmig_kube_informer_store(VmigKubeInformer *inf, char *key, VmigKubeCacheEntry *e, JsonNode *obj)
+{
     VmigKubeCacheEntry *old = g_hash_table_lookup(inf->cache, key);
+    gboolean existed = old != NULL;
     JsonNode *old_obj = NULL;
     if (old && inf->handlers.updated)
         old_obj = vmig_kube_parse(old->json);
-    gboolean existed = old != NULL;
     g_hash_table_replace(inf->cache, key, e); /* frees @old */
-    if (!existed) {
-        if (inf->handlers.added)
-            inf->handlers.added(inf, obj, inf->user_data);
-    } else if (inf->handlers.updated) {
-        inf->handlers.updated(inf, old_obj, obj, inf->user_data);
+    gboolean wants = existed ? inf->handlers.updated != NULL : inf->handlers.added != NULL;
+    if (wants) {
+        g_autoptr(JsonNode) parsed = obj ? NULL : vmig_kube_parse(e->json);
+        JsonNode *n = obj ? obj : parsed;
+        if (!existed)
+            inf->handlers.added(inf, n, inf->user_data);
+        else
+            inf->handlers.updated(inf, old_obj, n, inf->user_data);
     }
     if (old_obj)
         json_node_unref(old_obj);
+}
+
+static VmigKubeCacheEntry *
+vmig_kube_cache_entry_new(char *json, const char *uid, const char *rv)
+{
+    VmigKubeCacheEntry *e = g_new0(VmigKubeCacheEntry, 1);
+    e->json = json;
+    e->uid = g_strdup(uid);
+    e->rv = g_strdup(rv);
+    return e;
 }
 
 static void
@@ -240,9 +282,9 @@ vmig_kube_informer_remove(VmigKubeInformer *inf, const char *key, JsonNode *last
     VmigKubeCacheEntry *e = g_hash_table_lookup(inf->cache, key);
     if (!e)
         return;
-    g_autoptr(JsonNode) cached = last ? NULL : vmig_kube_parse(e->json);
-    g_autofree char *k = g_strdup(key);
-    g_hash_table_remove(inf->cache, key);
+    g_autoptr(JsonNode) cached = last || !inf->handlers.deleted ? NULL : vmig_kube_parse(e->json);
+    g_autofree char *k = g_strdup(key); /* @key may be the table's own key */
+    g_hash_table_remove(inf->cache, k);
     if (inf->handlers.deleted)
         inf->handlers.deleted(inf, last ? last : cached, inf->user_data);
 }
@@ -283,49 +325,19 @@ vmig_kube_informer_backoff_ms(VmigKubeInformer *inf)
     return MIN(vmig_kube_jitter_ms(d / 2) + d / 2, inf->opt.backoff_max_ms + d / 2);
 }
 
-/* ---- LIST --------------------------------------------------------------------------------- */
+/* ---- LIST ------------------------------------------------------------------------------- */
 
+static void vmig_kube_informer_list_page(VmigKubeInformer *inf);
+
+/* Replace: the cache becomes the listed set; what the list lacks was deleted while we were
+ * not watching. */
 static void
-vmig_kube_informer_list_done(GObject *source, GAsyncResult *result, gpointer user_data)
+vmig_kube_informer_replace(VmigKubeInformer *inf)
 {
-    GCancellable *cancel = g_task_get_cancellable(G_TASK(result));
-    g_autoptr(GError) err = NULL;
-    g_autoptr(JsonNode) list = vmig_kube_call_finish(result, NULL, &err);
-    if (cancel && g_object_get_data(G_OBJECT(cancel), "vmig-informer-gone"))
-        return;
-    VmigKubeInformer *inf = user_data;
-    g_clear_object(&inf->list_cancel);
-    if (!list) {
-        inf->failures++;
-        guint delay = vmig_kube_informer_backoff_ms(inf);
-        g_warning("informer %s: %s; listing again in %u ms", inf->resource->resource, err->message,
-                  delay);
-        vmig_kube_informer_schedule(inf, delay);
-        return;
-    }
-    inf->failures = 0;
-    JsonObject *lo = json_node_get_object(list);
-    JsonArray *items = vmig_kube_json_array(lo, "items");
-    guint n_items = items ? json_array_get_length(items) : 0;
-    /* Replace: what the new list lacks was deleted while we were not watching */
-    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    for (guint i = 0; i < n_items; i++) {
-        JsonNode *obj = json_array_get_element(items, i);
-        if (!JSON_NODE_HOLDS_OBJECT(obj))
-            continue;
-        char *key = vmig_kube_object_key(obj);
-        VmigKubeCacheEntry *old = g_hash_table_lookup(inf->cache, key);
-        const char *rv = vmig_kube_meta_string(obj, "resourceVersion");
-        g_hash_table_add(seen, key);
-        /* unchanged objects are not reported again */
-        if (old && g_strcmp0(old->rv, rv) == 0 &&
-            g_strcmp0(old->uid, vmig_kube_meta_string(obj, "uid")) == 0)
-            continue;
-        if (old && g_strcmp0(old->uid, vmig_kube_meta_string(obj, "uid")) != 0) {
-            /* same name, new object: the old one was deleted and recreated */
-            vmig_kube_informer_remove(inf, key, NULL);
-        }
-        vmig_kube_informer_upsert(inf, obj);
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < inf->pending->len; i++) {
+        VmigKubePending *pe = inf->pending->pdata[i];
+        g_hash_table_add(seen, pe->key);
     }
     g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
     GHashTableIter it;
@@ -334,14 +346,80 @@ vmig_kube_informer_list_done(GObject *source, GAsyncResult *result, gpointer use
     while (g_hash_table_iter_next(&it, &k, NULL))
         if (!g_hash_table_contains(seen, k))
             g_ptr_array_add(gone, g_strdup(k));
+    for (guint i = 0; i < inf->pending->len; i++) {
+        VmigKubePending *pe = inf->pending->pdata[i];
+        VmigKubeCacheEntry *old = g_hash_table_lookup(inf->cache, pe->key);
+        /* unchanged objects are not reported again */
+        if (old && g_strcmp0(old->rv, pe->entry->rv) == 0 &&
+            g_strcmp0(old->uid, pe->entry->uid) == 0)
+            continue;
+        if (old && g_strcmp0(old->uid, pe->entry->uid) != 0) /* deleted and recreated */
+            vmig_kube_informer_remove(inf, pe->key, NULL);
+        vmig_kube_informer_store(inf, g_steal_pointer(&pe->key), g_steal_pointer(&pe->entry), NULL);
+    }
     for (guint i = 0; i < gone->len; i++)
         vmig_kube_informer_remove(inf, gone->pdata[i], NULL);
-    g_free(inf->rv);
-    inf->rv = g_strdup(vmig_kube_meta_string(list, "resourceVersion"));
-    if (!inf->rv || !*inf->rv) {
-        g_free(inf->rv);
-        inf->rv = g_strdup("0");
+}
+
+static void
+vmig_kube_informer_page_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    GCancellable *cancel = g_task_get_cancellable(G_TASK(result));
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) page = vmig_kube_call_finish(result, NULL, &err);
+    if (cancel && g_object_get_data(G_OBJECT(cancel), "vmig-informer-gone"))
+        return;
+    VmigKubeInformer *inf = user_data;
+    g_clear_object(&inf->list_cancel);
+    if (!page) {
+        g_clear_pointer(&inf->pending, g_ptr_array_unref);
+        if (g_error_matches(err, VMIG_KUBE_ERROR, VMIG_KUBE_ERROR_GONE) && inf->pending_continue) {
+            /* the paged snapshot expired between pages: start over at once */
+            g_message("informer %s: %s; listing from the start", inf->resource->resource,
+                      err->message);
+            vmig_kube_informer_schedule(inf, 0);
+            return;
+        }
+        inf->failures++;
+        guint delay = vmig_kube_informer_backoff_ms(inf);
+        g_warning("informer %s: %s; listing again in %u ms", inf->resource->resource, err->message,
+                  delay);
+        vmig_kube_informer_schedule(inf, delay);
+        return;
     }
+    /* convert this page to cache form now, so only one page's tree is ever alive */
+    JsonObject *po = json_node_get_object(page);
+    JsonArray *items = vmig_kube_json_array(po, "items");
+    guint n_items = items ? json_array_get_length(items) : 0;
+    for (guint i = 0; i < n_items; i++) {
+        JsonNode *obj = json_array_get_element(items, i);
+        if (!JSON_NODE_HOLDS_OBJECT(obj))
+            continue;
+        VmigKubePending *pe = g_new0(VmigKubePending, 1);
+        pe->key = vmig_kube_object_key(obj);
+        pe->entry = vmig_kube_cache_entry_new(vmig_kube_informer_text(inf, obj),
+                                              vmig_kube_meta_string(obj, "uid"),
+                                              vmig_kube_meta_string(obj, "resourceVersion"));
+        g_ptr_array_add(inf->pending, pe);
+    }
+    JsonObject *meta = vmig_kube_json_object(po, "metadata");
+    const char *rv =
+        meta ? json_object_get_string_member_with_default(meta, "resourceVersion", NULL) : NULL;
+    const char *cont =
+        meta ? json_object_get_string_member_with_default(meta, "continue", NULL) : NULL;
+    if (!inf->pending_rv)
+        inf->pending_rv = g_strdup(rv && *rv ? rv : "0");
+    g_free(inf->pending_continue);
+    inf->pending_continue = cont && *cont ? g_strdup(cont) : NULL;
+    if (inf->pending_continue) {
+        vmig_kube_informer_list_page(inf);
+        return;
+    }
+    inf->failures = 0;
+    vmig_kube_informer_replace(inf);
+    g_clear_pointer(&inf->pending, g_ptr_array_unref);
+    g_free(inf->rv);
+    inf->rv = g_steal_pointer(&inf->pending_rv);
     if (!inf->synced) {
         inf->synced = TRUE;
         if (inf->handlers.synced)
@@ -351,7 +429,7 @@ vmig_kube_informer_list_done(GObject *source, GAsyncResult *result, gpointer use
 }
 
 static void
-vmig_kube_informer_list(VmigKubeInformer *inf)
+vmig_kube_informer_list_page(VmigKubeInformer *inf)
 {
     VmigKubeRequest req = {
         .resource = inf->resource,
@@ -359,28 +437,66 @@ vmig_kube_informer_list(VmigKubeInformer *inf)
         .label_selector = inf->label_selector,
         .field_selector = inf->field_selector,
         .limit = inf->opt.page_size,
+        .continue_token = inf->pending_continue,
     };
+    inf->list_cancel = g_cancellable_new();
+    vmig_kube_call(inf->client, VMIG_KUBE_VERB_LIST, &req, inf->list_cancel,
+                   vmig_kube_informer_page_done, inf);
+}
+
+static void
+vmig_kube_informer_list(VmigKubeInformer *inf)
+{
     inf->lists++;
     g_free(inf->rv);
     inf->rv = NULL;
-    inf->list_cancel = g_cancellable_new();
-    vmig_kube_list_all(inf->client, &req, inf->list_cancel, vmig_kube_informer_list_done, inf);
+    g_clear_pointer(&inf->pending, g_ptr_array_unref);
+    inf->pending = g_ptr_array_new_with_free_func(vmig_kube_pending_free);
+    g_clear_pointer(&inf->pending_rv, g_free);
+    g_clear_pointer(&inf->pending_continue, g_free);
+    vmig_kube_informer_list_page(inf);
 }
 
 /* ---- WATCH -------------------------------------------------------------------------------- */
 
 static gboolean
-vmig_kube_informer_event(VmigKubeEventType type, JsonNode *obj, gpointer user_data)
+vmig_kube_informer_event(const VmigKubeRawEvent *ev, gpointer user_data)
 {
     VmigKubeInformer *inf = user_data;
-    switch (type) {
+    switch (ev->type) {
     case VMIG_KUBE_EVENT_ADDED:
-    case VMIG_KUBE_EVENT_MODIFIED:
-        vmig_kube_informer_upsert(inf, obj);
+    case VMIG_KUBE_EVENT_MODIFIED: {
+        if (!ev->name) {
+            g_warning("informer %s: %s event without metadata.name ignored",
+                      inf->resource->resource, vmig_kube_event_type_to_string(ev->type));
+            break;
+        }
+        char *key = ev->namespace && *ev->namespace
+                        ? g_strdup_printf("%s/%s", ev->namespace, ev->name)
+                        : g_strdup(ev->name);
+        g_autoptr(JsonNode) obj = NULL;
+        char *text;
+        if (!inf->opt.keep_managed_fields &&
+            memmem(ev->object, ev->object_len, "\"managedFields\"", 15)) {
+            obj = vmig_kube_json_parse(ev->object, ev->object_len, NULL);
+            text = vmig_kube_informer_text(inf, obj);
+        } else {
+            /* the stream's own text is the compact form: no tree, no re-serialisation */
+            text = g_strndup(ev->object, ev->object_len);
+        }
+        vmig_kube_informer_store(
+            inf, key, vmig_kube_cache_entry_new(text, ev->uid, ev->resource_version), obj);
         break;
+    }
     case VMIG_KUBE_EVENT_DELETED: {
-        g_autofree char *key = vmig_kube_object_key(obj);
-        vmig_kube_informer_transform(inf, obj);
+        g_autofree char *key = ev->namespace && *ev->namespace
+                                   ? g_strdup_printf("%s/%s", ev->namespace, ev->name)
+                                   : g_strdup(ev->name ? ev->name : "");
+        g_autoptr(JsonNode) obj = NULL;
+        if (inf->handlers.deleted) {
+            obj = vmig_kube_json_parse(ev->object, ev->object_len, NULL);
+            vmig_kube_informer_transform(inf, obj);
+        }
         vmig_kube_informer_remove(inf, key, obj);
         break;
     }
@@ -388,6 +504,7 @@ vmig_kube_informer_event(VmigKubeEventType type, JsonNode *obj, gpointer user_da
         /* only metadata.resourceVersion is meaningful; no handler runs */
         break;
     case VMIG_KUBE_EVENT_ERROR: {
+        g_autoptr(JsonNode) obj = vmig_kube_json_parse(ev->object, ev->object_len, NULL);
         gint64 code = 0;
         const char *reason = NULL, *message = NULL;
         vmig_kube_status_from_node(obj, &code, &reason, &message);
@@ -406,7 +523,7 @@ vmig_kube_informer_event(VmigKubeEventType type, JsonNode *obj, gpointer user_da
     }
     inf->watch_events++;
     inf->failures = 0;
-    vmig_kube_informer_set_rv(inf, vmig_kube_meta_string(obj, "resourceVersion"));
+    vmig_kube_informer_set_rv(inf, ev->resource_version);
     return TRUE;
 }
 
@@ -416,7 +533,7 @@ vmig_kube_informer_data(const char *data, gsize len, gpointer user_data)
     VmigKubeInformer *inf = user_data;
     g_autoptr(GError) err = NULL;
     inf->last_byte_us = g_get_monotonic_time();
-    if (!vmig_kube_decoder_feed(inf->decoder, data, len, vmig_kube_informer_event, inf, &err)) {
+    if (!vmig_kube_decoder_feed_raw(inf->decoder, data, len, vmig_kube_informer_event, inf, &err)) {
         if (err) {
             g_warning("informer %s: %s; closing the watch", inf->resource->resource, err->message);
             inf->watch_failed = TRUE;

@@ -70,3 +70,13 @@ char *vmig_kube_now_rfc3339(void);
 /* json-glib 1.6 lacks json_object_get_{object,array}_member_with_default. */
 JsonObject *vmig_kube_json_object(JsonObject *o, const char *member);
 JsonArray *vmig_kube_json_array(JsonObject *o, const char *member);
+
+/* Strict JSON text -> json-glib tree, several times faster than JsonParser (json.c).
+ * Returns: (transfer full) (nullable): the root; VMIG_KUBE_ERROR_DECODE naming the byte. */
+JsonNode *vmig_kube_json_parse(const char *data, gsize len, GError **error);
+
+/* Validates one watch event and fills @ev (type_name, object span, metadata; strings owned
+ * by @ev, free with vmig_kube_raw_event_clear). */
+gboolean vmig_kube_json_scan_event(const char *data, gsize len, VmigKubeRawEvent *ev,
+                                   GError **error);
+void vmig_kube_raw_event_clear(VmigKubeRawEvent *ev);

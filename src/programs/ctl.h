@@ -15,4 +15,6 @@ typedef struct {
 /* Subcommand entry points (argv[0] is the subcommand name). */
 int vmig_ctl_version(int argc, char **argv);
 int vmig_ctl_check(int argc, char **argv);
+int vmig_ctl_get(int argc, char **argv);
+int vmig_ctl_watch(int argc, char **argv);
 int vmig_ctl_proxy(int argc, char **argv);

@@ -17,6 +17,10 @@ vmig_ctl_version(int argc, char **argv)
 static const VmigCtlCommand vmig_ctl_commands[] = {
     {"version", "print the version", vmig_ctl_version},
     {"check", "is a VMI live-migratable? verdict, method, reasons, configuration", vmig_ctl_check},
+    {"get", "list objects: one line per object (kind, ns/name, resourceVersion, phase)",
+     vmig_ctl_get},
+    {"watch", "watch objects: one line per event (type, ns/name, resourceVersion, phase)",
+     vmig_ctl_watch},
     {"proxy", "run one side of the migration-data proxy", vmig_ctl_proxy},
 };
 

@@ -61,7 +61,7 @@ static const struct {
     {VIR_MIGRATE_PARALLEL, "PARALLEL"},
 };
 
-#define FIELD_PTR(s, row, type) ((const type *)((const char *)(s) + (row)->offset))
+#define FIELD_PTR(s, row, type) ((type const *)((const char *)(s) + (row)->offset))
 
 static void
 param_clear(gpointer p)

@@ -3,6 +3,24 @@
 
 #include "apiserver.h"
 
+/* json_node_init_object/_array take a reference of their own: these hand a freshly made
+ * container's only reference to the new node, so it is freed with the node. */
+static inline JsonNode *
+vmig_test_apiserver_node_take_object(JsonObject *o)
+{
+    JsonNode *n = json_node_init_object(json_node_alloc(), o);
+    json_object_unref(o);
+    return n;
+}
+
+static inline JsonNode *
+vmig_test_apiserver_node_take_array(JsonArray *a)
+{
+    JsonNode *n = json_node_init_array(json_node_alloc(), a);
+    json_array_unref(a);
+    return n;
+}
+
 /* One served resource: the discovery entry, its storage rules and its selectors. */
 typedef struct {
     const char *group; /* "" for the core group */
@@ -65,3 +83,4 @@ JsonObject *vmig_test_apiserver_json_obj(JsonObject *o, const char *member);
 
 /* protobuf.c: the metadata of a protobuf-encoded object as JSON (transfer full), or NULL. */
 JsonNode *vmig_test_apiserver_protobuf_decode(const guint8 *data, gsize len, char **error_message);
+

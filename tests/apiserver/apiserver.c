@@ -307,7 +307,7 @@ table_for(const VmigTestApiserverResource *r, JsonNode **objects, guint n, gbool
         json_array_add_object_element(rows, row);
     }
     json_object_set_array_member(t, "rows", rows);
-    return json_node_init_object(json_node_alloc(), t);
+    return vmig_test_apiserver_node_take_object(t);
 }
 
 static void
@@ -377,7 +377,7 @@ watch_send_bookmark(Watch *w, gboolean initial_end)
         json_object_set_object_member(md, "annotations", ann);
     }
     json_object_set_object_member(o, "metadata", md);
-    g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), o);
+    g_autoptr(JsonNode) n = vmig_test_apiserver_node_take_object(o);
     watch_send(w, "BOOKMARK", n);
 }
 
@@ -816,7 +816,7 @@ list_selected(Req *req, VmigTestApiserverSelector *labels, VmigTestApiserverSele
     for (guint i = 0; i < items->len; i++)
         json_array_add_element(a, json_node_ref(g_ptr_array_index(items, i)));
     json_object_set_array_member(l, "items", a);
-    g_autoptr(JsonNode) n = json_node_init_object(json_node_alloc(), l);
+    g_autoptr(JsonNode) n = vmig_test_apiserver_node_take_object(l);
     respond_json(req->msg, 200, n);
 }
 
@@ -1463,7 +1463,7 @@ stats_node(VmigTestApiserver *self)
     json_object_set_string_member(o, "resourceVersion", rv);
     g_autofree char *crv = g_strdup_printf("%" G_GUINT64_FORMAT, self->compacted_rv);
     json_object_set_string_member(o, "compactedResourceVersion", crv);
-    return json_node_init_object(json_node_alloc(), o);
+    return vmig_test_apiserver_node_take_object(o);
 }
 
 static gboolean

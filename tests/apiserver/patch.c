@@ -17,7 +17,7 @@ vmig_test_apiserver_json_deep_copy(JsonNode *node)
         json_object_iter_init_ordered(&it, json_node_get_object(node));
         while (json_object_iter_next_ordered(&it, &name, &value))
             json_object_set_member(o, name, vmig_test_apiserver_json_deep_copy(value));
-        return json_node_init_object(json_node_alloc(), o);
+        return vmig_test_apiserver_node_take_object(o);
     }
     if (JSON_NODE_HOLDS_ARRAY(node)) {
         JsonArray *src = json_node_get_array(node);
@@ -25,7 +25,7 @@ vmig_test_apiserver_json_deep_copy(JsonNode *node)
         for (guint i = 0; i < json_array_get_length(src); i++)
             json_array_add_element(
                 a, vmig_test_apiserver_json_deep_copy(json_array_get_element(src, i)));
-        return json_node_init_array(json_node_alloc(), a);
+        return vmig_test_apiserver_node_take_array(a);
     }
     return json_node_copy(node);
 }
@@ -37,7 +37,7 @@ vmig_test_apiserver_merge_patch(JsonNode *target, JsonNode *patch)
         return vmig_test_apiserver_json_deep_copy(patch);
     JsonNode *result = (target && JSON_NODE_HOLDS_OBJECT(target))
                            ? vmig_test_apiserver_json_deep_copy(target)
-                           : json_node_init_object(json_node_alloc(), json_object_new());
+                           : vmig_test_apiserver_node_take_object(json_object_new());
     JsonObject *ro = json_node_get_object(result);
     JsonObjectIter it;
     const char *name;

@@ -178,7 +178,7 @@ vmig_test_apiserver_protobuf_decode(const guint8 *data, gsize len, char **error_
             json_object_set_object_member(o, "metadata", md);
         }
     }
-    return json_node_init_object(json_node_alloc(), o);
+    return vmig_test_apiserver_node_take_object(o);
 bad:
     *error_message = g_strdup("malformed protobuf body");
     return NULL;

@@ -43,7 +43,7 @@ convert(yaml_document_t *doc, yaml_node_t *n, int depth)
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
              it++)
             json_array_add_element(a, convert(doc, yaml_document_get_node(doc, *it), depth + 1));
-        return json_node_init_array(json_node_alloc(), a);
+        return vmig_test_apiserver_node_take_array(a);
     }
     case YAML_MAPPING_NODE: {
         JsonObject *o = json_object_new();
@@ -55,7 +55,7 @@ convert(yaml_document_t *doc, yaml_node_t *n, int depth)
             json_object_set_member(o, (const char *)k->data.scalar.value,
                                    convert(doc, yaml_document_get_node(doc, p->value), depth + 1));
         }
-        return json_node_init_object(json_node_alloc(), o);
+        return vmig_test_apiserver_node_take_object(o);
     }
     default:
         return json_node_init_null(json_node_alloc());

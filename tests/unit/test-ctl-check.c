@@ -152,7 +152,7 @@ test_bad_input(void **state)
     r = run(a3);
     expect(&r, 2, NULL, "-f FILE");
     run_clear(&r);
-    const char *a4[] = {"check", "-n", "ns1", "vm1", NULL};
+    const char *a4[] = {"check", "-n", "ns1", NULL};
     r = run(a4);
     expect(&r, 2, NULL, "live mode");
     run_clear(&r);

