@@ -70,7 +70,9 @@ apiserver_proc_request(ApiserverProc *a, const char *method, const char *path, c
     g_autoptr(SoupMessage) msg = soup_message_new(method, url);
     if (json) {
         g_autoptr(GBytes) b = g_bytes_new(json, strlen(json));
-        soup_message_set_request_body_from_bytes(msg, "application/json", b);
+        soup_message_set_request_body_from_bytes(
+            msg, strcmp(method, "PATCH") == 0 ? "application/merge-patch+json" : "application/json",
+            b);
     }
     Req r = {0};
     soup_session_send_and_read_async(s, msg, G_PRIORITY_DEFAULT, NULL, req_done, &r);

@@ -16,9 +16,9 @@ typedef struct {
  * and waits until it listens. Aborts the test on failure. */
 ApiserverProc *apiserver_proc_start(const char *seed_json);
 
-/* POSTs @json (an object) to @path (e.g. /apis/kubevirt.io/v1/namespaces/ns1/...);
- * Returns the HTTP status; *body (transfer full, nullable) the answer. Runs the calling
- * thread's default main context until done. */
+/* Sends @json (an object; a merge patch for PATCH) with @method to @path (e.g.
+ * /apis/kubevirt.io/v1/namespaces/ns1/...); Returns the HTTP status; *body (transfer full,
+ * nullable) the answer. Runs the calling thread's default main context until done. */
 guint apiserver_proc_request(ApiserverProc *a, const char *method, const char *path,
                              const char *json, char **body);
 
