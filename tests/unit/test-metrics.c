@@ -11,6 +11,8 @@
 #include "prom-check.h"
 #include "vmig/metrics.h"
 
+#include <gio/gio.h>
+
 #define V(...) ((const char *const[]){__VA_ARGS__, NULL})
 #define assert_error(err, domain, code)                                                            \
     do {                                                                                           \
@@ -265,6 +267,50 @@ test_checker(void **state)
     }
 }
 
+/* The real parser, when installed: Debian's prometheus package ships promtool (not in
+ * scripts/deps: ~100 MB with a web UI); `promtool check metrics` parses the exposition and
+ * lints names, types and help texts. Skipped, saying so, when absent. */
+static void
+test_promtool(void **state)
+{
+    g_autofree char *promtool = g_find_program_in_path("promtool");
+    if (!promtool) {
+        print_message("skipped: promtool not installed (apt-get install prometheus)\n");
+        skip();
+    }
+    g_autoptr(VmigMetrics) m = vmig_metrics_new();
+    vmig_metrics_register_vmigrated(m);
+    static const char *const progress[] = {VMIG_METRICS_DATA_PROCESSED, VMIG_METRICS_DATA_REMAINING,
+                                           VMIG_METRICS_DATA_TOTAL,     VMIG_METRICS_DIRTY_RATE,
+                                           VMIG_METRICS_TRANSFER_RATE,  VMIG_METRICS_LAST_DOWNTIME};
+    for (gsize i = 0; i < G_N_ELEMENTS(progress); i++)
+        vmig_metrics_set(m, progress[i], V("ns1", "vm \"quoted\" \\ back\nslash", "node-a"),
+                         0.25 + i, NULL);
+    vmig_metrics_set(m, VMIG_METRICS_SUCCEEDED, V("vm1", "mig1", "ns1"), 1, NULL);
+    vmig_metrics_set(m, VMIG_METRICS_FAILED, V("vm2", "mig2", "ns1"), 1, NULL);
+    vmig_metrics_add(m, VMIG_METRICS_STARTED, NULL, 3, NULL);
+    vmig_metrics_add(m, VMIG_METRICS_COMPLETED, V("Succeeded"), 2, NULL);
+    vmig_metrics_add(m, VMIG_METRICS_PROXY_BYTES, V("memory", "forward"), 1e12, NULL);
+    vmig_metrics_add(m, VMIG_METRICS_PROXY_CONNS, V("libvirt", "error"), 1, NULL);
+    vmig_metrics_set(m, VMIG_METRICS_PROXY_ACTIVE, V("disk"), 4, NULL);
+    vmig_metrics_set(m, VMIG_METRICS_SLOTS_HELD, V("outbound"), 2, NULL);
+    vmig_metrics_set(m, VMIG_METRICS_INFORMER_LISTS, V("virtualmachineinstances"), 2, NULL);
+    vmig_metrics_add(m, VMIG_METRICS_API_ERRORS, V("virtualmachineinstances"), 1, NULL);
+    g_autofree char *text = vmig_metrics_render(m);
+    assert_valid(text);
+
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GSubprocess) p =
+        g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                             G_SUBPROCESS_FLAGS_STDERR_MERGE,
+                         &err, promtool, "check", "metrics", NULL);
+    assert_non_null(p);
+    g_autofree char *out = NULL;
+    assert_true(g_subprocess_communicate_utf8(p, text, NULL, &out, NULL, &err));
+    if (!g_subprocess_get_successful(p))
+        fail_msg("promtool check metrics: %s\n---\n%s", out, text);
+}
+
 int
 main(void)
 {
@@ -272,7 +318,7 @@ main(void)
         cmocka_unit_test(test_render_exact), cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_values),       cmocka_unit_test(test_errors),
         cmocka_unit_test(test_remove_clear), cmocka_unit_test(test_catalogue),
-        cmocka_unit_test(test_checker),
+        cmocka_unit_test(test_checker),      cmocka_unit_test(test_promtool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
