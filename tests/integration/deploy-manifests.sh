@@ -58,7 +58,7 @@ expect "mounts" "$(ds '{.spec.template.spec.containers[0].volumeMounts[*].mountP
     "/etc/vmigrated/config /etc/vmigrated/tls /var/run/kubevirt-pods"
 expect "TLS secret" "$(ds '{.spec.template.spec.volumes[?(@.name=="tls")].secret.secretName}')" "vmigrated-tls"
 expect "config map" "$(ds '{.spec.template.spec.volumes[?(@.name=="config")].configMap.name}')" "vmigrated-config"
-expect "memory request" "$(ds '{.spec.template.spec.containers[0].resources.requests.memory}')" "64Mi"
+expect "memory request" "$(ds '{.spec.template.spec.containers[0].resources.requests.memory}')" "96Mi"
 
 # every option the daemon reads from the environment exists (a typo would be ignored there)
 opts=$(env -i PATH="$PATH" "$vmigrated" --print-config --node-name n | sed -n 's/^#\{0,1\}\([a-z-]*\)=.*/\1/p')
