@@ -192,7 +192,7 @@ gboolean vmig_virt_timeout_action_from_string(const char *name, VmigVirtTimeoutA
 
 /* Monitor configuration. vmig_virt_monitor_config_init() sets the defaults given. */
 typedef struct {
-    guint poll_interval_ms;               /* GetJobStats period; default 500, 10..60000 */
+    guint poll_interval_ms;               /* GetJobStats period; default 500, 1..60000 */
     guint progress_timeout_s;             /* KubeVirt progressTimeout; default 150; 0 = off */
     guint completion_timeout_per_gib_s;   /* KubeVirt completionTimeoutPerGiB; default 150;
                                              0 = off; amounts under 1 GiB count as 1 GiB */
@@ -361,6 +361,7 @@ const char *vmig_virt_domain_state_to_string(VmigVirtDomainState state);
 typedef struct {
     int call_rc;                       /* virDomainMigrateToURI3 return */
     const char *call_error;            /* libvirt's last error text; nullable */
+    gboolean call_aborted;             /* its error code is VIR_ERR_OPERATION_ABORTED */
     const VmigVirtJobStats *completed; /* GetJobStats(COMPLETED|KEEP_COMPLETED); nullable */
     VmigVirtAbortCause abort_cause;    /* from the decider */
     gboolean postcopy_started;
@@ -376,7 +377,8 @@ typedef struct {
     char *detail; /* libvirt's text (may be consequential); nullable */
     gboolean postcopy_used;
     gboolean paused_to_complete;
-    gboolean has_stats; /* the figures below come from completed-job stats */
+    gboolean completed_event; /* the job-completed event arrived (set by the migration) */
+    gboolean has_stats;       /* the figures below come from completed-job stats */
     guint64 downtime_ms, time_elapsed_ms;
     guint64 data_processed, data_total, data_remaining;
     guint64 mem_bps, dirty_rate_bps, iterations;
@@ -384,8 +386,9 @@ typedef struct {
 
 /**
  * vmig_virt_outcome_derive:
- * Pure. Succeeded when the call returned 0; otherwise completed-job type CANCELLED
- * (or an abort we issued without stats) -> aborted with the cause's reason; a
+ * Pure. Succeeded when the call returned 0; otherwise completed-job type CANCELLED,
+ * the call's error code VIR_ERR_OPERATION_ABORTED, or an abort we issued (unless the
+ * job completed) -> aborted with the cause's reason; a
  * failure after the post-copy switch, or a source paused with reason post-copy
  * failed -> postcopy-failed; else failed. The call's error text is kept as detail
  * only. Returns: (transfer full): free with vmig_virt_outcome_free().
@@ -542,8 +545,9 @@ gboolean vmig_virt_domain_job_stats(VmigVirtDomain *dom, gboolean completed, Vmi
 /**
  * vmig_virt_domain_abort_job:
  * virDomainAbortJob, then waits up to @wait_ms for the active job to end. Blocking;
- * call from a worker thread. Returns: FALSE with VMIG_VIRT_ERROR_LIBVIRT or
- * VMIG_VIRT_ERROR_TIMEOUT (the job still runs after @wait_ms).
+ * call from a worker thread. Returns: FALSE with VMIG_VIRT_ERROR_LIBVIRT,
+ * VMIG_VIRT_ERROR_POSTCOPY (the domain is in post-copy: nothing is sent), or
+ * VMIG_VIRT_ERROR_TIMEOUT (the abort was sent but the job still runs after @wait_ms).
  */
 gboolean vmig_virt_domain_abort_job(VmigVirtDomain *dom, guint wait_ms, GError **error);
 
@@ -623,14 +627,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigVirtMigration, vmig_virt_migration_free)
 gboolean vmig_virt_migration_request_abort(VmigVirtMigration *migration, GError **error);
 
 /**
- * vmig_virt_migration_set_progress:
- * @func: called on the main context after every active-job sample (every poll
- *   interval; rate-limiting status writes is the caller's business)
+ * vmig_virt_migration_get_monitor:
+ * Progress samples and monitor actions reach the caller through
+ * vmig_virt_monitor_set_callbacks() on this monitor (the migration's own bookkeeping
+ * does not use those callbacks). Returns: (transfer none): the monitor.
  */
-void vmig_virt_migration_set_progress(VmigVirtMigration *migration, VmigVirtMonitorSampleFunc func,
-                                      gpointer user_data);
-
-/** vmig_virt_migration_get_monitor: Returns: (transfer none): the monitor. */
 VmigVirtMonitor *vmig_virt_migration_get_monitor(VmigVirtMigration *migration);
 
 G_END_DECLS

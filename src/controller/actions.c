@@ -1107,6 +1107,8 @@ ctl_take_over(CtlJob *job, VmigModelVmi *vmi)
     VmigCtlEdit *st = ctl_vmi_edit(job);
     st->require_target = g_strdup(me);
     vmig_ctl_edit_set_string(st, "status.nodeName", me);
+    /* it left the drained node: the evacuation marker has done its job */
+    vmig_ctl_edit_set(st, "status.evacuationNodeName", NULL);
     ctl_chain_add(c, VMIG_KUBE_VMI, job->ns, job->vmi_name, TRUE, st, FALSE);
     VmigCtlEdit *lbl = ctl_vmi_edit(job);
     lbl->require_target = g_strdup(me);

@@ -106,6 +106,10 @@ struct _VmigController {
     gpointer shutdown_data;
     guint shutdown_timer;
     guint shutdown_deadline;
+    guint drain_idle;             /* a drain pass is queued */
+    guint drain_wake;             /* backoff timer */
+    gboolean drain_busy;          /* a drain pass's writes are in flight */
+    GHashTable *drain_created;    /* "ns/vmi" -> creation time (ms), until the informer shows it */
     VmigMetrics *metrics; /* (nullable): fed by metrics.c */
     guint metrics_timer;  /* pending recount of the VMIM-derived gauges */
 };
@@ -119,6 +123,18 @@ char *vmig_ctl_node_address(VmigController *ctl, const char *node);
 gboolean vmig_ctl_node_ready(VmigController *ctl, const char *node, gint64 now_ms);
 gboolean vmig_ctl_holder_live(const char *namespace_, const char *uid, gpointer ctl);
 gboolean vmig_ctl_has_finalizer(JsonNode *vmim);
+/* The target the scheduler would pick for @vmi now (transfer full), or NULL with @reason
+ * (transfer full) naming every node's exclusion; @exclude_key: a VMIM not to count. */
+char *vmig_ctl_choose_target(VmigController *ctl, VmigModelVmi *vmi, GHashTable *added_selector,
+                             const char *exclude_key, char **reason);
+
+/* policy.c */
+char *vmig_ctl_drain_taint_key(VmigController *ctl);
+VmigModelEvictionStrategy vmig_ctl_cluster_eviction_strategy(VmigController *ctl);
+
+/* drain.c: node drain -> evacuation VMIMs (vmig/evacuation.h) */
+void vmig_ctl_drain_schedule(VmigController *ctl);
+void vmig_ctl_drain_stop(VmigController *ctl);
 
 /* policy.c: source checks and limits from the checks and migconfig modules */
 /* LiveMigratable for @vmi; @reason (transfer full) says why not; @copy_disks (transfer full)

@@ -190,6 +190,7 @@ ctl_vmim_added(VmigKubeInformer *inf, JsonNode *obj, gpointer data)
     g_autofree char *key = vmig_kube_object_key(obj);
     ctl_index_vmim(ctl, obj, TRUE);
     vmig_ctl_enqueue(ctl, key);
+    vmig_ctl_drain_schedule(ctl);
     vmig_ctl_metrics_dirty(ctl);
 }
 
@@ -208,6 +209,7 @@ ctl_vmim_deleted(VmigKubeInformer *inf, JsonNode *obj, gpointer data)
     g_autofree char *key = vmig_kube_object_key(obj);
     ctl_index_vmim(ctl, obj, FALSE);
     vmig_ctl_enqueue(ctl, key);
+    vmig_ctl_drain_schedule(ctl);
     vmig_ctl_metrics_dirty(ctl);
 }
 
@@ -232,6 +234,7 @@ ctl_vmi_added(VmigKubeInformer *inf, JsonNode *obj, gpointer data)
     ctl_vmi_changed(ctl, obj);
     if (vmig_controller_is_ready(ctl))
         vmig_ctl_vmi_condition(ctl, obj);
+    vmig_ctl_drain_schedule(ctl);
 }
 
 static void
@@ -251,12 +254,14 @@ static void
 ctl_other_added(VmigKubeInformer *inf, JsonNode *obj, gpointer data)
 {
     ctl_enqueue_all(data);
+    vmig_ctl_drain_schedule(data);
 }
 
 static void
 ctl_other_updated(VmigKubeInformer *inf, JsonNode *old_obj, JsonNode *new_obj, gpointer data)
 {
     ctl_enqueue_all(data);
+    vmig_ctl_drain_schedule(data);
 }
 
 static void
@@ -268,6 +273,7 @@ ctl_synced(VmigKubeInformer *inf, gpointer data)
             g_info("informer for %s synced (%u objects)", ctl_informers[i].label,
                    vmig_kube_informer_size(inf));
     ctl_enqueue_all(ctl);
+    vmig_ctl_drain_schedule(ctl);
 }
 
 gboolean
@@ -452,46 +458,54 @@ ctl_source_facts(VmigController *ctl, CtlJob *job, VmigModelVmim *vmim, VmigMode
         g_hash_table_unref(counts.inbound);
     }
     if (f->phase == VMIG_MODEL_MIGRATION_PHASE_SCHEDULING) {
-        CtlCounts counts;
-        ctl_counts(ctl, &counts, job->key);
-        g_autoptr(GPtrArray) keys = vmig_kube_informer_keys(ctl->inf[CTL_INF_NODE]);
-        g_autofree VmigMigrationCandidate *cands = g_new0(VmigMigrationCandidate, keys->len + 1);
-        g_autoptr(GPtrArray) views =
-            g_ptr_array_new_with_free_func((GDestroyNotify)vmig_model_node_free);
-        const char *taint = "kubevirt.io/drain";
-        guint n = 0;
-        for (guint i = 0; i < keys->len; i++) {
-            g_autoptr(JsonNode) node =
-                vmig_kube_informer_get(ctl->inf[CTL_INF_NODE], NULL, keys->pdata[i]);
-            VmigModelNode *view = node ? vmig_model_node_from_json(node, NULL) : NULL;
-            if (!view)
-                continue;
-            g_ptr_array_add(views, view);
-            cands[n] = (VmigMigrationCandidate){
-                .name = view->meta.name,
-                .agent_ready = vmig_ctl_node_ready(ctl, view->meta.name, f->now_ms),
-                .unschedulable = view->unschedulable,
-                .draining = vmig_model_node_has_taint(view, taint),
-                .labels = view->meta.labels,
-                .inbound = GPOINTER_TO_UINT(g_hash_table_lookup(counts.inbound, view->meta.name)),
-                .inbound_limit = 0,
-            };
-            n++;
-        }
         char *why = NULL;
-        const char *chosen = vmig_migration_choose_target(
-            cands, n, ctl->cfg->node_name, vmim->added_node_selector, vmi->node_selector, &why);
         g_free(job->chosen_target);
-        job->chosen_target = g_strdup(chosen);
+        job->chosen_target =
+            vmig_ctl_choose_target(ctl, vmi, vmim->added_node_selector, job->key, &why);
         f->chosen_target = job->chosen_target;
         if (why) {
-            char *r = g_strdup_printf("%s for %s/%s", why, vmi->meta.namespace, vmi->meta.name);
-            g_free(why);
-            g_ptr_array_add(hold, r);
-            f->no_target_reason = r;
+            g_ptr_array_add(hold, why);
+            f->no_target_reason = why;
         }
-        g_hash_table_unref(counts.inbound);
     }
+}
+
+char *
+vmig_ctl_choose_target(VmigController *ctl, VmigModelVmi *vmi, GHashTable *added_selector,
+                       const char *exclude_key, char **reason)
+{
+    CtlCounts counts;
+    ctl_counts(ctl, &counts, exclude_key);
+    g_autoptr(GPtrArray) keys = vmig_kube_informer_keys(ctl->inf[CTL_INF_NODE]);
+    g_autofree VmigMigrationCandidate *cands = g_new0(VmigMigrationCandidate, keys->len + 1);
+    g_autoptr(GPtrArray) views = g_ptr_array_new_with_free_func((GDestroyNotify)vmig_model_node_free);
+    g_autofree char *taint = vmig_ctl_drain_taint_key(ctl);
+    gint64 now = vmig_ctl_wall_ms();
+    guint n = 0;
+    for (guint i = 0; i < keys->len; i++) {
+        g_autoptr(JsonNode) node = vmig_kube_informer_get(ctl->inf[CTL_INF_NODE], NULL,
+                                                          keys->pdata[i]);
+        VmigModelNode *view = node ? vmig_model_node_from_json(node, NULL) : NULL;
+        if (!view)
+            continue;
+        g_ptr_array_add(views, view);
+        cands[n++] = (VmigMigrationCandidate){
+            .name = view->meta.name,
+            .agent_ready = vmig_ctl_node_ready(ctl, view->meta.name, now),
+            .unschedulable = view->unschedulable,
+            .draining = vmig_model_node_has_taint(view, taint),
+            .labels = view->meta.labels,
+            .inbound = GPOINTER_TO_UINT(g_hash_table_lookup(counts.inbound, view->meta.name)),
+        };
+    }
+    char *why = NULL;
+    const char *chosen = vmig_migration_choose_target(cands, n, ctl->cfg->node_name,
+                                                      added_selector, vmi->node_selector, &why);
+    if (why && reason)
+        *reason = g_strdup_printf("%s for %s/%s", why, vmi->meta.namespace, vmi->meta.name);
+    g_free(why);
+    g_hash_table_unref(counts.inbound);
+    return g_strdup(chosen);
 }
 
 static void
@@ -645,6 +659,7 @@ vmig_controller_new(const VmigAgentConfig *cfg, VmigKubeClient *client, GError *
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_hash_table_unref);
     ctl->queue = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     ctl->lease_namespace = g_strdup(cfg->lease_namespace);
+    ctl->drain_created = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     ctl->recorder = vmig_kube_recorder_new(client, "vmigrated", cfg->node_name, 0);
 
     VmigProxyConfig pc = {
@@ -761,6 +776,7 @@ vmig_controller_shutdown(VmigController *ctl, guint grace_ms, GSourceFunc done, 
     ctl->shutdown_done = done;
     ctl->shutdown_data = data;
     vmig_ctl_heartbeat_stop(ctl);
+    vmig_ctl_drain_stop(ctl);
     ctl->shutdown_timer = g_timeout_add(100, ctl_shutdown_check, ctl);
     ctl->shutdown_deadline = g_timeout_add(grace_ms, ctl_shutdown_deadline, ctl);
 }
@@ -771,6 +787,7 @@ vmig_controller_free(VmigController *ctl)
     if (!ctl)
         return;
     vmig_ctl_heartbeat_stop(ctl);
+    vmig_ctl_drain_stop(ctl);
     vmig_ctl_metrics_stop(ctl);
     if (ctl->queue_idle)
         g_source_remove(ctl->queue_idle);
@@ -783,6 +800,7 @@ vmig_controller_free(VmigController *ctl)
     g_clear_pointer(&ctl->jobs, g_hash_table_unref);
     g_clear_pointer(&ctl->vmi_index, g_hash_table_unref);
     g_clear_pointer(&ctl->queue, g_hash_table_unref);
+    g_clear_pointer(&ctl->drain_created, g_hash_table_unref);
     g_clear_pointer(&ctl->proxy, vmig_proxy_free);
     g_clear_pointer(&ctl->recorder, vmig_kube_recorder_free);
     g_clear_pointer(&ctl->kube, vmig_kube_client_unref);

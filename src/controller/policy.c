@@ -207,3 +207,19 @@ vmig_ctl_vmi_condition(VmigController *ctl, JsonNode *vmi_node)
                      vmi->meta.name, TRUE, NULL, 0, ctl_condition_mutate, w, NULL,
                      ctl_condition_written, w);
 }
+
+char *
+vmig_ctl_drain_taint_key(VmigController *ctl)
+{
+    g_autoptr(VmigMigconfig) c = ctl_migconfig(ctl, NULL);
+    return g_strdup(c->node_drain_taint_key && *c->node_drain_taint_key
+                        ? c->node_drain_taint_key
+                        : VMIG_MIGCONFIG_DEFAULT_NODE_DRAIN_TAINT_KEY);
+}
+
+VmigModelEvictionStrategy
+vmig_ctl_cluster_eviction_strategy(VmigController *ctl)
+{
+    g_autoptr(VmigModelKubevirt) kv = ctl_kubevirt(ctl);
+    return kv ? kv->eviction_strategy : VMIG_MODEL_EVICTION_UNSET;
+}

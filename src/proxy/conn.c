@@ -473,15 +473,21 @@ vmig_proxy_conn_connect_forward(VmigProxyConn *conn)
     VmigProxyChannel ch = conn->channel;
     int fd = -1;
     if (mig->forward_paths[ch]) {
-        struct sockaddr_un su = {.sun_family = AF_UNIX};
-        g_strlcpy(su.sun_path, mig->forward_paths[ch], sizeof su.sun_path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&su, sizeof su) == 0) {
-            conn->leg[1].fd = fd;
-            vmig_proxy_conn_start_relay(conn);
-            return TRUE;
+        struct sockaddr_un su;
+        int dirfd = vmig_proxy_sock_unix_addr(mig->forward_paths[ch], &su, NULL);
+        int e = dirfd == -2 && errno ? errno : ENAMETOOLONG;
+        if (dirfd != -2) {
+            fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            int rc = fd >= 0 ? connect(fd, (struct sockaddr *)&su, sizeof su) : -1;
+            e = errno;
+            if (dirfd >= 0)
+                close(dirfd);
+            if (rc == 0) {
+                conn->leg[1].fd = fd;
+                vmig_proxy_conn_start_relay(conn);
+                return TRUE;
+            }
         }
-        int e = errno;
         if (fd >= 0)
             close(fd);
         /* QEMU creates its socket only after libvirt's Prepare: wait a little for it. */

@@ -1,6 +1,8 @@
 /* proxy-private.h - internals shared by the proxy's source files (not installed). */
 #pragma once
 
+#include <sys/un.h>
+
 #include "vmig/proxy.h"
 
 #include <gnutls/gnutls.h>
@@ -39,6 +41,9 @@ gboolean vmig_proxy_sock_resolve(const char *host, guint16 port, struct sockaddr
                                  socklen_t *len, GError **error);
 int vmig_proxy_sock_listen_tcp(const char *address, guint16 *port_out, GError **error);
 int vmig_proxy_sock_listen_unix(const char *path, uid_t uid, gid_t gid, guint mode, GError **error);
+/* Fills @su for @path. Returns -1 when the path fits sun_path; a directory descriptor to close
+ * after bind()/connect() when @su names it as /proc/self/fd/N/<name>; -2 on error. */
+int vmig_proxy_sock_unix_addr(const char *path, struct sockaddr_un *su, GError **error);
 int vmig_proxy_sock_in_netns(const char *netns_path, int family, GError **error);
 /* Address of @sa without port, IPv4-mapped IPv6 turned into IPv4 (for comparisons/logs). */
 char *vmig_proxy_sock_addr_string(const struct sockaddr_storage *sa);

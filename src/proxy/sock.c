@@ -114,15 +114,41 @@ vmig_proxy_sock_listen_tcp(const char *address, guint16 *port_out, GError **erro
 }
 
 int
-vmig_proxy_sock_listen_unix(const char *path, uid_t uid, gid_t gid, guint mode, GError **error)
+vmig_proxy_sock_unix_addr(const char *path, struct sockaddr_un *su, GError **error)
 {
-    struct sockaddr_un su = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof su.sun_path) {
-        g_set_error(error, VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_INVALID,
-                    "socket path '%s': longer than %zu bytes", path, sizeof su.sun_path - 1);
+    *su = (struct sockaddr_un){.sun_family = AF_UNIX};
+    if (strlen(path) < sizeof su->sun_path) {
+        strcpy(su->sun_path, path);
         return -1;
     }
-    strcpy(su.sun_path, path);
+    /* sun_path holds 107 bytes; pod directories seen from the host (hostPaths, /proc/<pid>/
+     * root/...) plus KubeVirt's UID-based names often need more. Reach the directory through
+     * a descriptor instead: /proc/self/fd/<dirfd>/<name> is short and names the same file. */
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autofree char *base = g_path_get_basename(path);
+    int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        g_set_error(error, VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_IO, "socket directory '%s': %s", dir,
+                    g_strerror(errno));
+        return -2;
+    }
+    int n = g_snprintf(su->sun_path, sizeof su->sun_path, "/proc/self/fd/%d/%s", dirfd, base);
+    if (n < 0 || (gsize)n >= sizeof su->sun_path) {
+        close(dirfd);
+        g_set_error(error, VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_INVALID,
+                    "socket name '%s': longer than %zu bytes", base, sizeof su->sun_path - 20);
+        return -2;
+    }
+    return dirfd;
+}
+
+int
+vmig_proxy_sock_listen_unix(const char *path, uid_t uid, gid_t gid, guint mode, GError **error)
+{
+    struct sockaddr_un su;
+    int dirfd = vmig_proxy_sock_unix_addr(path, &su, error);
+    if (dirfd == -2)
+        return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto fail;
@@ -138,11 +164,15 @@ vmig_proxy_sock_listen_unix(const char *path, uid_t uid, gid_t gid, guint mode, 
         errno = e;
         goto fail;
     }
+    if (dirfd >= 0)
+        close(dirfd);
     return fd;
 fail : {
     int e = errno;
     if (fd >= 0)
         close(fd);
+    if (dirfd >= 0)
+        close(dirfd);
     g_set_error(error, VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_IO, "unix listener '%s': %s", path,
                 g_strerror(e));
     return -1;

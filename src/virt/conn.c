@@ -341,6 +341,16 @@ vmig_virt_domain_job_stats(VmigVirtDomain *dom, gboolean completed, VmigVirtJobS
 gboolean
 vmig_virt_domain_abort_job(VmigVirtDomain *dom, guint wait_ms, GError **error)
 {
+    int state = 0, reason = 0;
+    /* After the switch the guest's memory is split between the nodes: a cancel
+     * would lose it (B14). libvirt refuses too, but do not even ask. */
+    if (virDomainGetState(dom->dom, &state, &reason, 0) == 0 &&
+        ((state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_POSTCOPY) ||
+         (state == VIR_DOMAIN_RUNNING && reason == VIR_DOMAIN_RUNNING_POSTCOPY))) {
+        g_set_error(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_POSTCOPY,
+                    "%s: abort not possible during post-copy", dom->what);
+        return FALSE;
+    }
     if (virDomainAbortJob(dom->dom) < 0)
         return libvirt_fail(error, VMIG_VIRT_ERROR_LIBVIRT, dom->what, "virDomainAbortJob");
     gint64 deadline = g_get_monotonic_time() + (gint64)wait_ms * 1000;

@@ -14,8 +14,6 @@ struct _VmigVirtMigration {
     GMainContext *context;
     VmigVirtMigrationDoneFunc done;
     gpointer user_data;
-    VmigVirtMonitorSampleFunc on_progress;
-    gpointer progress_data;
     GThread *thread;
     /* set on the main thread when the monitor's action succeeded, read by the
      * worker after the call returned */
@@ -24,6 +22,7 @@ struct _VmigVirtMigration {
     /* results of the worker, read on the main thread after it handed over */
     int call_rc;
     char *call_error;
+    gboolean call_aborted;
     gboolean have_completed;
     VmigVirtJobStats completed;
     VmigVirtDomainState source_state;
@@ -80,8 +79,11 @@ migrate_thread(gpointer data)
     } else {
         m->call_rc =
             virDomainMigrateToURI3(dom, m->call->dconnuri, params, n, (unsigned int)m->call->flags);
-        if (m->call_rc < 0)
+        if (m->call_rc < 0) {
+            virErrorPtr err = virGetLastError();
             m->call_error = g_strdup(virGetLastErrorMessage());
+            m->call_aborted = err && err->code == VIR_ERR_OPERATION_ABORTED;
+        }
     }
     m->call_us = g_get_monotonic_time() - t0;
     virTypedParamsFree(params, n);
@@ -90,6 +92,8 @@ migrate_thread(gpointer data)
     m->have_completed = vmig_virt_domain_job_stats(m->dom, TRUE, &m->completed, &error);
     if (!m->have_completed)
         g_info("%s: no completed-job stats: %s", vmig_virt_domain_what(m->dom), error->message);
+    else if (m->completed.type == VMIG_VIRT_JOB_NONE)
+        m->have_completed = FALSE; /* none kept (libvirt keeps none after a cancel) */
     g_clear_error(&error);
     if (!vmig_virt_domain_get_state(m->dom, &m->source_state, &error)) {
         m->source_state = VMIG_VIRT_DOMAIN_UNKNOWN;
@@ -122,6 +126,7 @@ finish_on_main(gpointer data)
     VmigVirtOutcomeInput in = {
         .call_rc = m->call_rc,
         .call_error = m->call_error,
+        .call_aborted = m->call_aborted,
         .completed =
             m->have_completed ? &m->completed : (m->have_event_stats ? &m->event_stats : NULL),
         .abort_cause = d->abort_cause,
@@ -130,18 +135,19 @@ finish_on_main(gpointer data)
         .source_state = m->source_state,
     };
     g_autoptr(VmigVirtOutcome) o = vmig_virt_outcome_derive(&in);
+    o->completed_event = m->have_event_stats;
     if (m->resume_note) {
         char *detail = o->detail ? g_strdup_printf("%s; %s", o->detail, m->resume_note)
                                  : g_strdup(m->resume_note);
         g_free(o->detail);
         o->detail = detail;
     }
-    g_message("%s: migration %s%s%s%s (call %" G_GINT64_FORMAT " ms, downtime %" G_GUINT64_FORMAT
+    g_message("%s: migration %s%s%s (call %" G_GINT64_FORMAT " ms, downtime %" G_GUINT64_FORMAT
               " ms, %" G_GUINT64_FORMAT " bytes, %" G_GUINT64_FORMAT " iterations%s%s)",
               vmig_virt_domain_what(m->dom), vmig_virt_outcome_kind_to_string(o->kind),
-              o->reason[0] ? ": " : "", o->reason, o->detail ? " - " : "", m->call_us / 1000,
-              o->downtime_ms, o->data_processed, o->iterations,
-              o->postcopy_used ? ", post-copy" : "", o->paused_to_complete ? ", paused" : "");
+              o->reason[0] ? ": " : "", o->reason, m->call_us / 1000, o->downtime_ms,
+              o->data_processed, o->iterations, o->postcopy_used ? ", post-copy" : "",
+              o->paused_to_complete ? ", paused" : "");
     if (o->detail)
         g_message("%s: detail: %s", vmig_virt_domain_what(m->dom), o->detail);
     if (m->done)
@@ -154,20 +160,10 @@ on_monitor_action(VmigVirtMonitor *mon, const VmigVirtAction *action, gboolean o
                   const char *error_text, gpointer user_data)
 {
     VmigVirtMigration *m = user_data;
-    if (!ok)
-        return;
-    if (action->kind == VMIG_VIRT_ACTION_START_POSTCOPY)
+    if (ok && action->kind == VMIG_VIRT_ACTION_START_POSTCOPY)
         g_atomic_int_set(&m->postcopy_started, 1);
-    else if (action->kind == VMIG_VIRT_ACTION_SUSPEND)
+    else if (ok && action->kind == VMIG_VIRT_ACTION_SUSPEND)
         g_atomic_int_set(&m->paused_by_monitor, 1);
-}
-
-static void
-on_monitor_sample(VmigVirtMonitor *mon, const VmigVirtJobStats *stats, gpointer user_data)
-{
-    VmigVirtMigration *m = user_data;
-    if (m->on_progress)
-        m->on_progress(mon, stats, m->progress_data);
 }
 
 static void
@@ -206,7 +202,7 @@ vmig_virt_migration_start(VmigVirtDomain *dom, const VmigVirtMigrateSettings *se
     m->user_data = user_data;
     m->monitor = vmig_virt_monitor_new(config, &vmig_virt_domain_provider, m->dom,
                                        vmig_virt_domain_what(dom));
-    vmig_virt_monitor_set_callbacks(m->monitor, on_monitor_sample, on_monitor_action, m);
+    vmig_virt_monitor_set_owner_hook(m->monitor, on_monitor_action, m);
 
     g_autoptr(GError) werr = NULL;
     if (!vmig_virt_domain_watch_jobs(m->dom, m->context, on_job_completed, on_iteration, m, &werr))
@@ -256,12 +252,4 @@ VmigVirtMonitor *
 vmig_virt_migration_get_monitor(VmigVirtMigration *m)
 {
     return m->monitor;
-}
-
-void
-vmig_virt_migration_set_progress(VmigVirtMigration *m, VmigVirtMonitorSampleFunc func,
-                                 gpointer user_data)
-{
-    m->on_progress = func;
-    m->progress_data = user_data;
 }

@@ -6,7 +6,7 @@
  * running on a worker thread when the owner frees it finds valid memory; its
  * results are then discarded. */
 #define G_LOG_DOMAIN "vmig-virt"
-#include "vmig/virt.h"
+#include "virt-private.h"
 
 struct _VmigVirtMonitor {
     gint ref;
@@ -23,6 +23,8 @@ struct _VmigVirtMonitor {
     VmigVirtMonitorSampleFunc on_sample;
     VmigVirtMonitorActionFunc on_action;
     gpointer user_data;
+    VmigVirtMonitorActionFunc owner_hook;
+    gpointer owner_data;
 };
 
 typedef struct {
@@ -132,13 +134,19 @@ action_done(GObject *source, GAsyncResult *res, gpointer user_data)
 
     if (m->freed)
         return;
-    vmig_virt_decider_action_done(&m->decider, &t->action, ok);
+    /* An abort whose bounded wait ran out was still issued: the job is being
+     * cancelled, so the cause stays and no second abort follows (B15). */
+    gboolean issued = ok || (t->action.kind == VMIG_VIRT_ACTION_ABORT &&
+                             g_error_matches(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_TIMEOUT));
+    vmig_virt_decider_action_done(&m->decider, &t->action, issued);
     if (ok)
         g_message("%s: monitor action %s done", m->what,
                   vmig_virt_action_kind_to_string(t->action.kind));
     else
         g_warning("%s: monitor action %s failed: %s", m->what,
                   vmig_virt_action_kind_to_string(t->action.kind), error->message);
+    if (m->owner_hook)
+        m->owner_hook(m, &t->action, ok, error ? error->message : NULL, m->owner_data);
     if (m->on_action)
         m->on_action(m, &t->action, ok, error ? error->message : NULL, m->user_data);
 }
@@ -263,6 +271,13 @@ vmig_virt_monitor_set_callbacks(VmigVirtMonitor *m, VmigVirtMonitorSampleFunc on
     m->on_sample = on_sample;
     m->on_action = on_action;
     m->user_data = user_data;
+}
+
+void
+vmig_virt_monitor_set_owner_hook(VmigVirtMonitor *m, VmigVirtMonitorActionFunc hook, gpointer data)
+{
+    m->owner_hook = hook;
+    m->owner_data = data;
 }
 
 void

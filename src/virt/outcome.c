@@ -68,8 +68,11 @@ vmig_virt_outcome_derive(const VmigVirtOutcomeInput *in)
         o->kind = VMIG_VIRT_OUTCOME_POSTCOPY_FAILED;
         o->postcopy_used = TRUE;
         o->reason = g_strdup("post-copy failed");
-    } else if ((c && c->type == VMIG_VIRT_JOB_CANCELLED) ||
-               (!c && in->abort_cause != VMIG_VIRT_ABORT_NONE)) {
+    } else if ((c && c->type == VMIG_VIRT_JOB_CANCELLED) || in->call_aborted ||
+               (in->abort_cause != VMIG_VIRT_ABORT_NONE &&
+                (!c || c->type != VMIG_VIRT_JOB_COMPLETED))) {
+        /* libvirt 9.0 keeps no completed-job stats for a cancelled migration: the
+         * error code (not its text) and our own abort tell it apart */
         o->kind = VMIG_VIRT_OUTCOME_ABORTED;
         o->reason = g_strdup(in->abort_cause != VMIG_VIRT_ABORT_NONE
                                  ? vmig_virt_abort_cause_to_string(in->abort_cause)

@@ -31,7 +31,7 @@ typedef struct {
     char *namespace_;
     VmigTestApiserverSelector *labels, *fields;
     gboolean bookmarks, table, table_full, headers_sent;
-    gboolean stalled, dead;
+    gboolean stalled, dead, ending;
     guint bookmark_source, timeout_source, free_source;
     gulong finished_id, disconnected_id;
 } Watch;
@@ -343,7 +343,7 @@ watch_selects(Watch *w, JsonNode *object)
 static void
 watch_deliver(Watch *w, const Event *e)
 {
-    if (w->dead || w->stalled || w->res != e->res)
+    if (w->dead || w->ending || w->stalled || w->res != e->res)
         return;
     gboolean now = watch_selects(w, e->object);
     gboolean before = e->old && watch_selects(w, e->old);
@@ -385,7 +385,7 @@ static gboolean
 watch_bookmark_cb(gpointer data)
 {
     Watch *w = data;
-    if (!w->dead && !w->stalled)
+    if (!w->dead && !w->ending && !w->stalled)
         watch_send_bookmark(w, FALSE);
     return G_SOURCE_CONTINUE;
 }
@@ -460,7 +460,7 @@ watch_finished_cb(SoupServerMessage *msg, gpointer data)
 static void
 watch_finish(Watch *w, gboolean abort)
 {
-    if (w->dead)
+    if (w->dead || w->ending)
         return;
     SoupServerMessage *msg = w->msg;
     if (abort) {
@@ -468,7 +468,11 @@ watch_finish(Watch *w, gboolean abort)
         if (sock)
             g_socket_shutdown(sock, TRUE, TRUE, NULL);
     }
-    watch_forget(w);
+    /* Stop delivering now; a clean end keeps the watch until libsoup reports the message
+     * finished (forgetting it earlier leaks the connection in libsoup 3.2). */
+    w->ending = TRUE;
+    if (abort)
+        watch_forget(w);
     soup_message_body_complete(soup_server_message_get_response_body(msg));
     soup_server_message_unpause(msg);
 }
@@ -1620,9 +1624,15 @@ vmig_test_apiserver_new(const VmigTestApiserverOptions *opts, GError **error)
         g_object_unref(soup);
         return NULL;
     }
-    GSList *uris = soup_server_get_uris(soup);
-    gint port = uris ? g_uri_get_port(uris->data) : (gint)opts->port;
-    g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
+    /* Not soup_server_get_uris(): libsoup 3.2 leaks the address it looks up there. */
+    GSList *listeners = soup_server_get_listeners(soup);
+    gint port = (gint)opts->port;
+    if (listeners) {
+        g_autoptr(GSocketAddress) local = g_socket_get_local_address(listeners->data, NULL);
+        if (local)
+            port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
+    }
+    g_slist_free(listeners);
 
     VmigTestApiserver *self = g_new0(VmigTestApiserver, 1);
     self->soup = soup;
@@ -1648,8 +1658,11 @@ vmig_test_apiserver_free(VmigTestApiserver *self)
 {
     if (!self)
         return;
-    while (self->watches->len > 0)
-        watch_finish(g_ptr_array_index(self->watches, 0), FALSE);
+    while (self->watches->len > 0) {
+        Watch *w = g_ptr_array_index(self->watches, 0);
+        watch_finish(w, FALSE);
+        watch_forget(w);
+    }
     soup_server_disconnect(self->soup);
     while (self->dead->len > 0) {
         Watch *w = g_ptr_array_steal_index(self->dead, 0);
@@ -1692,10 +1705,9 @@ vmig_test_apiserver_write_kubeconfig(VmigTestApiserver *self, const char *path, 
         g_string_append_printf(s, "    certificate-authority: %s\n", abs);
     }
     g_string_append(s, "users:\n- name: vmig-test\n  user:\n");
-    if (self->token)
-        g_string_append_printf(s, "    token: %s\n", self->token);
-    else
-        g_string_append(s, "    {}\n");
+    /* Without a configured token any token is accepted; writing one keeps kubectl from
+     * prompting for a username. */
+    g_string_append_printf(s, "    token: %s\n", self->token ? self->token : "unused");
     g_string_append(s, "contexts:\n- name: vmig-test\n  context:\n    cluster: vmig-test\n"
                        "    user: vmig-test\n    namespace: default\n"
                        "current-context: vmig-test\n");
@@ -1876,7 +1888,7 @@ vmig_test_apiserver_send_bookmarks(VmigTestApiserver *self)
 {
     for (guint i = 0; i < self->watches->len; i++) {
         Watch *w = g_ptr_array_index(self->watches, i);
-        if (w->bookmarks && !w->stalled)
+        if (w->bookmarks && !w->stalled && !w->ending)
             watch_send_bookmark(w, FALSE);
     }
 }

@@ -83,10 +83,10 @@ main(int argc, char **argv)
     }
     fprintf(stderr, "vmig-test-apiserver: serving %s\n", url);
     g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
-    guint s1 = g_unix_signal_add(SIGINT, quit_cb, loop);
-    guint s2 = g_unix_signal_add(SIGTERM, quit_cb, loop);
+    g_unix_signal_add(SIGINT, quit_cb, loop);
+    g_unix_signal_add(SIGTERM, quit_cb, loop);
     g_main_loop_run(loop);
-    g_source_remove(s1);
-    g_source_remove(s2);
+    /* The signal that fired removed its own source; drop the other one. */
+    g_source_remove_by_user_data(loop);
     return 0;
 }

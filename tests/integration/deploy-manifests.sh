@@ -78,7 +78,8 @@ echo "ok: Secret layout ca.crt, <node>.crt, <node>.key"
 
 # RBAC: exactly the verbs the daemon uses
 rules=$(k get clusterrole vmigrated -o jsonpath='{range .rules[*]}{.resources}={.verbs};{end}')
-for want in '["virtualmachineinstances","virtualmachineinstancemigrations"]=["get","list","watch","update"]' \
+for want in '["virtualmachineinstances"]=["get","list","watch","update"]' \
+    '["virtualmachineinstancemigrations"]=["get","list","watch","update","create","delete"]' \
     '["virtualmachineinstances/status","virtualmachineinstancemigrations/status"]=["get","update"]' \
     '["events"]=["create","patch"]'; do
     grep -qF -- "$want" <<<"$rules" || fail "ClusterRole lacks $want (has $rules)"

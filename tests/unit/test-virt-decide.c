@@ -560,7 +560,8 @@ typedef struct {
     VmigVirtDomainState state;
     VmigVirtOutcomeKind want;
     const char *reason;
-    const char *detail; /* NULL: none */
+    const char *detail;    /* NULL: none */
+    gboolean call_aborted; /* libvirt error code VIR_ERR_OPERATION_ABORTED */
 } OutcomeCase;
 
 static const OutcomeCase outcome_cases[] = {
@@ -594,6 +595,17 @@ static const OutcomeCase outcome_cases[] = {
     {"paused post-copy failed seen after a daemon restart", -1, NULL, FALSE, 0, NULL,
      VMIG_VIRT_ABORT_NONE, FALSE, FALSE, VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED,
      VMIG_VIRT_OUTCOME_POSTCOPY_FAILED, "post-copy failed", NULL},
+    {"real libvirt 9.0: user abort, no completed stats kept", -1,
+     "operation aborted: job 'migration out' canceled by client", FALSE, 0, NULL,
+     VMIG_VIRT_ABORT_USER, FALSE, FALSE, VMIG_VIRT_DOMAIN_RUNNING, VMIG_VIRT_OUTCOME_ABORTED,
+     "aborted", "operation aborted: job 'migration out' canceled by client", TRUE},
+    {"aborted by someone else, known by the error code only", -1, "any text", FALSE, 0, NULL,
+     VMIG_VIRT_ABORT_NONE, FALSE, FALSE, VMIG_VIRT_DOMAIN_RUNNING, VMIG_VIRT_OUTCOME_ABORTED,
+     "aborted", "any text", TRUE},
+    {"our abort lost the race: the job failed otherwise -> still our cause", -1,
+     "Unable to write to socket", TRUE, VMIG_VIRT_JOB_FAILED, NULL, VMIG_VIRT_ABORT_NO_PROGRESS,
+     FALSE, FALSE, VMIG_VIRT_DOMAIN_RUNNING, VMIG_VIRT_OUTCOME_ABORTED, "no progress",
+     "Unable to write to socket"},
     {"post-copy succeeded", 0, NULL, TRUE, VMIG_VIRT_JOB_COMPLETED, NULL, VMIG_VIRT_ABORT_NONE,
      TRUE, FALSE, VMIG_VIRT_DOMAIN_SHUTOFF, VMIG_VIRT_OUTCOME_SUCCEEDED, "", NULL},
     {"pause-and-complete succeeded", 0, NULL, TRUE, VMIG_VIRT_JOB_COMPLETED, NULL,
@@ -619,6 +631,7 @@ test_outcome_table(void **state)
             g_strlcpy(st.errmsg, c->errmsg, sizeof(st.errmsg));
         VmigVirtOutcomeInput in = {.call_rc = c->rc,
                                    .call_error = c->call_error,
+                                   .call_aborted = c->call_aborted,
                                    .completed = c->has_completed ? &st : NULL,
                                    .abort_cause = c->cause,
                                    .postcopy_started = c->postcopy,

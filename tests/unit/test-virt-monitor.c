@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "vmig/virt.h"
+#include "../../src/virt/virt-private.h"
 
 #define GIB  ((guint64)1 << 30)
 #define MIB  ((guint64)1 << 20)
@@ -26,7 +27,9 @@ struct Fake {
     guint64 now_ms; /* fake clock: time of the last sample */
     gint aborts, postcopies, suspends, downtimes;
     gint inflight;
-    guint sleep_ms; /* make get_stats slow */
+    guint sleep_ms;           /* make get_stats slow */
+    gboolean abort_times_out; /* abort sent, but the job outlives the bounded wait */
+    guint aborted_at;
     /* scenario state */
     gboolean aborted;
     gboolean error_mode;
@@ -61,7 +64,14 @@ fake_abort(gpointer data, GError **error)
     g_mutex_lock(&f->lock);
     f->aborts++;
     f->aborted = TRUE;
+    f->aborted_at = f->calls;
+    gboolean times_out = f->abort_times_out;
     g_mutex_unlock(&f->lock);
+    if (times_out) {
+        g_set_error_literal(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_TIMEOUT,
+                            "ns1/vm1: migration job still running 5000 ms after virDomainAbortJob");
+        return FALSE;
+    }
     return TRUE;
 }
 
@@ -246,6 +256,41 @@ test_b13_s1_runner(void **state)
      * cancelled job (the abort runs concurrently with the next poll) */
     assert_in_range(f->calls, 156, 157);
     assert_int_equal(vmig_virt_monitor_poll_count(m), f->calls);
+    vmig_virt_monitor_free(m);
+    drain(f);
+    fake_free(f);
+}
+
+/* ---- B15: the abort's bounded wait runs out: no second abort, cause kept ---- */
+
+static gboolean
+gen_slow_cancel(Fake *f, guint k, VmigVirtJobStats *s, GError **error)
+{
+    if (f->aborted && k >= f->aborted_at + 30) {
+        s->type = VMIG_VIRT_JOB_CANCELLED;
+        return TRUE;
+    }
+    mem_sample(s, G(4), G(1), G(3)); /* stalled from the start */
+    return TRUE;
+}
+
+static void
+test_abort_wait_times_out(void **state)
+{
+    Fake *f = fake_new(gen_slow_cancel);
+    f->abort_times_out = TRUE;
+    VmigVirtMonitorConfig c;
+    vmig_virt_monitor_config_init(&c);
+    c.poll_interval_ms = 1;
+    c.progress_timeout_s = 10;
+    VmigVirtMonitor *m = monitor_for(f, &c);
+    vmig_virt_monitor_start(m);
+    assert_true(run_until(f, stopped, 20000));
+    /* 30 more stalled samples after the abort: still exactly one abort */
+    assert_int_equal(f->aborts, 1);
+    assert_int_equal(f->actions_failed, 1); /* the wait's timeout is reported */
+    const VmigVirtDecider *d = vmig_virt_monitor_get_decider(m);
+    assert_int_equal(d->abort_cause, VMIG_VIRT_ABORT_NO_PROGRESS);
     vmig_virt_monitor_free(m);
     drain(f);
     fake_free(f);
@@ -446,6 +491,45 @@ test_b14_runner(void **state)
     fake_free(f);
 }
 
+/* ---- the migration's owner hook sees actions whatever callbacks a caller set ---- */
+
+static void
+owner_hook(VmigVirtMonitor *m, const VmigVirtAction *a, gboolean ok, const char *err, gpointer ud)
+{
+    if (ok && a->kind == VMIG_VIRT_ACTION_ABORT)
+        (*(int *)ud)++;
+}
+
+static gboolean
+one_action(Fake *f)
+{
+    return f->actions_ok >= 1;
+}
+
+static void
+test_owner_hook_survives_set_callbacks(void **state)
+{
+    Fake *f = fake_new(gen_b12_a);
+    VmigVirtMonitorConfig c;
+    vmig_virt_monitor_config_init(&c);
+    c.poll_interval_ms = 2;
+    int owner_saw = 0;
+    VmigVirtMonitor *m = vmig_virt_monitor_new(&c, &fake_provider, f, "ns1/vm1");
+    vmig_virt_monitor_set_owner_hook(m, owner_hook, &owner_saw);
+    /* a caller (the controller) replaces the public callbacks afterwards */
+    vmig_virt_monitor_set_callbacks(m, on_sample, on_action, f);
+    f->monitor = m;
+    vmig_virt_monitor_start(m);
+    assert_true(run_until(f, three_calls, 5000));
+    assert_true(vmig_virt_monitor_request_abort(m, NULL));
+    assert_true(run_until(f, one_action, 5000));
+    assert_int_equal(owner_saw, 1);
+    assert_int_equal(f->last_action, VMIG_VIRT_ACTION_ABORT);
+    vmig_virt_monitor_free(m);
+    drain(f);
+    fake_free(f);
+}
+
 /* ---- freeing while a poll runs on a worker thread ---- */
 
 static gboolean
@@ -477,9 +561,11 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_b13_s1_runner),
         cmocka_unit_test(test_b12_run_b_event_stops_polling),
+        cmocka_unit_test(test_abort_wait_times_out),
         cmocka_unit_test(test_b12_run_c_transient_errors),
         cmocka_unit_test(test_b12_run_a_user_abort),
         cmocka_unit_test(test_b14_runner),
+        cmocka_unit_test(test_owner_hook_survives_set_callbacks),
         cmocka_unit_test(test_free_with_poll_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

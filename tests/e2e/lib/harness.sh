@@ -16,6 +16,7 @@ _e2e_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$_e2e_lib/vm.sh"
 . "$_e2e_lib/apiserver.sh"
 . "$_e2e_lib/proxy-socat.sh"
+. "$_e2e_lib/vmigrated.sh"
 
 # e2e_diagnose: what a failed run leaves in the test log.
 e2e_diagnose() {
