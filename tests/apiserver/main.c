@@ -8,7 +8,7 @@ static gboolean
 quit_cb(gpointer loop)
 {
     g_main_loop_quit(loop);
-    return G_SOURCE_CONTINUE; /* main() removes the signal sources after the loop */
+    return G_SOURCE_REMOVE;
 }
 
 int
