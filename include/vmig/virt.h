@@ -516,6 +516,17 @@ char *vmig_virt_domain_name(const char *namespace_, const char *name, GError **e
 VmigVirtDomain *vmig_virt_domain_lookup(VmigVirtConn *conn, const char *namespace_,
                                         const char *name, GError **error);
 /** vmig_virt_domain_ref: Returns: (transfer full): @dom with one more reference. */
+/**
+ * vmig_virt_domain_lookup_named:
+ * @what: the VMI ("ns/name"), for messages
+ * @domain_name: the libvirt domain name (the expanded --domain-name template; no '/')
+ *
+ * Like vmig_virt_domain_lookup() for a domain not named KubeVirt's way.
+ * Returns: (transfer full) (nullable): the domain, or NULL with VMIG_VIRT_ERROR_INVALID or
+ *   VMIG_VIRT_ERROR_NO_DOMAIN.
+ */
+VmigVirtDomain *vmig_virt_domain_lookup_named(VmigVirtConn *conn, const char *what,
+                                              const char *domain_name, GError **error);
 VmigVirtDomain *vmig_virt_domain_ref(VmigVirtDomain *dom);
 /** vmig_virt_domain_free: drops one reference (the last one closes nothing but the
  * domain handle and its connection reference). */

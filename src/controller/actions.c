@@ -389,7 +389,12 @@ ctl_work_open(CtlWork *w, GError **error)
     ctl_pod_clear(&pod);
     if (!w->conn)
         return FALSE;
-    w->dom = vmig_virt_domain_lookup(w->conn, w->ns, w->name, error);
+    g_autofree char *dname = vmig_agentconfig_expand(w->ctl->cfg->domain_name, w->ns, w->name,
+                                                     w->uid, w->node, 0, error);
+    if (!dname)
+        return FALSE;
+    g_autofree char *what = g_strdup_printf("%s/%s", w->ns, w->name);
+    w->dom = vmig_virt_domain_lookup_named(w->conn, what, dname, error);
     return w->dom != NULL;
 }
 

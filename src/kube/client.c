@@ -374,7 +374,10 @@ vmig_kube_transfer_setup(VmigKubeTransfer *t)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, vmig_kube_write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* No CURLOPT_PIPEWAIT: twice an agent's nine informers and its Lease write, all started
+     * at once against an HTTP/1.1 server, got no answer for a minute (transfers parked to
+     * wait for multiplexing on a connection that was then held by a watch). Without it
+     * concurrent requests open their own connections; HTTP/2 is still used when offered. */
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);

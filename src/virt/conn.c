@@ -149,10 +149,23 @@ vmig_virt_domain_lookup(VmigVirtConn *conn, const char *namespace_, const char *
     g_autofree char *dname = vmig_virt_domain_name(namespace_, name, error);
     if (!dname)
         return NULL;
-    virDomainPtr d = virDomainLookupByName(conn->conn, dname);
+    g_autofree char *what = g_strdup_printf("%s/%s", namespace_, name);
+    return vmig_virt_domain_lookup_named(conn, what, dname, error);
+}
+
+VmigVirtDomain *
+vmig_virt_domain_lookup_named(VmigVirtConn *conn, const char *what, const char *domain_name,
+                              GError **error)
+{
+    if (!domain_name || !*domain_name || strchr(domain_name, '/')) {
+        g_set_error(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_INVALID,
+                    "VMI %s: domain name '%s' is not valid", what, domain_name ? domain_name : "");
+        return NULL;
+    }
+    virDomainPtr d = virDomainLookupByName(conn->conn, domain_name);
     if (!d) {
         g_set_error(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_NO_DOMAIN,
-                    "VMI %s/%s: no domain %s on %s: %s", namespace_, name, dname, conn->uri,
+                    "VMI %s: no domain %s on %s: %s", what, domain_name, conn->uri,
                     virGetLastErrorMessage());
         return NULL;
     }
@@ -161,7 +174,7 @@ vmig_virt_domain_lookup(VmigVirtConn *conn, const char *namespace_, const char *
     dom->conn = conn->conn;
     virConnectRef(dom->conn);
     dom->dom = d;
-    dom->what = g_strdup_printf("%s/%s", namespace_, name);
+    dom->what = g_strdup(what);
     return dom;
 }
 

@@ -80,7 +80,8 @@ e2e_pid_is "$pid" '^libvirtd$' && e2e_die "pod_destroy left libvirtd $pid runnin
 grep -q "^$(pod_netns node-c ns1 vm1)\b" <<<"$(ip netns list)" && e2e_die "pod_destroy left the pod's netns"
 
 # guest_check judges serial logs: it accepts a continuing guest and refuses a reboot,
-# memory errors, a fault and a guest that stopped ticking (synthetic logs, no VM)
+# memory errors, a fault, a tick counter that goes back (stale guest state) and a guest
+# that stopped ticking (synthetic logs, no VM)
 chk=$(pod_dir node-a ns1 chk)/log/qemu
 mkdir -p "$chk"
 serial() { printf '%s\r\n' "$@" >"$chk/ns1_chk-serial.log"; }
@@ -94,6 +95,14 @@ serial "$(t 300 0 0000beef)" "$(t 400 1 0000beef)" "$(t 500 1 0000beef)"
 guest_check node-a ns1 chk --after 200 --boot 0000beef --timeout 1 2>/dev/null && e2e_die "guest_check missed E=1"
 serial "$(t 300 0 0000beef)" "$(t 400 0 0000beef)" "FAULT"
 guest_check node-a ns1 chk --after 200 --boot 0000beef --timeout 1 2>/dev/null && e2e_die "guest_check missed a FAULT"
+serial "$(t 300 0 0000beef)" "$(t 400 0 0000beef)" "$(t 250 0 0000beef)" "$(t 500 0 0000beef)"
+guest_check node-a ns1 chk --after 200 --boot 0000beef --timeout 1 2>/dev/null && e2e_die "guest_check missed a tick counter going back"
+serial "$(t 150 0 0000beef)" "$(t 250 0 0000beef)" "$(t 350 0 0000beef)"
+guest_check node-a ns1 chk --after 200 --boot 0000beef --timeout 1 --resumed 2>/dev/null &&
+    e2e_die "guest_check --resumed accepted a destination that resumed from stale state"
+serial "$(t 300 0 0000beef)" "$(t 400 0 0000beef)"
+guest_check node-a ns1 chk --after 200 --boot 0000beef --timeout 1 --resumed >/dev/null ||
+    e2e_die "guest_check --resumed refused a destination that continued"
 serial "$(t 300 0 0000beef)"
 guest_check node-a ns1 chk --after 300 --boot 0000beef --timeout 1 2>/dev/null && e2e_die "guest_check accepted a stopped guest"
 

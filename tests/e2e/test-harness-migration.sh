@@ -72,7 +72,7 @@ src_state=$(vm_state node-a "$NS" "$NAME")
 
 read -r src_t _ src_e _ src_b _ <<<"$(guest_last node-a "$NS" "$NAME")"
 [[ $src_e == 0 ]] || e2e_die "guest reported $src_e memory errors on node-a"
-cont=$(guest_check node-b "$NS" "$NAME" --after "$src_t" --boot "$src_b" --lines 3 --timeout 30) ||
+cont=$(guest_check node-b "$NS" "$NAME" --after "$src_t" --boot "$src_b" --lines 3 --timeout 30 --resumed) ||
     e2e_die "guest did not continue on node-b"
 
 # the memory crossed the fabric: at least every byte the guest wrote (all of its RAM but

@@ -16,6 +16,11 @@
 # address counts as an error (E) and its address is kept (X). Stamps every 512 bytes
 # catch a page copied only in part.
 #
+# Migration under QEMU 7.2 TCG: the guest flushes QEMU's TLB at every tick and before
+# every stamp (FLUSH_TLB below), because older QEMU stops tracking stores through TLB
+# entries that survive a dirty-bitmap sync. Without this its own state page arrived
+# stale after long pre-copies (docs/e2e.md, "QEMU 7.2 TCG loses dirty pages").
+#
 # Self-test: with "lose" on the command line the guest skips the stamp of the first page
 # of the region in pass 1, as a migration that dropped a dirty page would; in pass 2 it
 # must then report E=1 X=00200000 (proves the checker finds what it is there for).
@@ -37,6 +42,23 @@
         .set COM1, 0x3F8
         .set HZ, 100
         .set DEFAULT_DIRTY, 64             # 64 pages * 100 Hz = 25 MiB/s
+
+# FLUSH_TLB (clobbers %eax): drop every TCG TLB entry. QEMU up to 8.2 does not re-arm
+# TCG's dirty tracking of a page when a migration dirty-bitmap sync clears its bit
+# (cpu_physical_memory_sync_dirty_bitmap's fast path skips tlb_reset_dirty_range_all;
+# fixed in QEMU 9.0 by 03bfc2188f "physmem: Fix migration dirty bitmap coherency with
+# TCG memory access"). A store through a TLB entry made while the page was dirty then
+# never marks it dirty again, and the migration leaves the page stale on the
+# destination (docs/e2e.md, "QEMU 7.2 TCG loses dirty pages"). A fresh entry is made
+# by the next access and checks the bitmap. Without paging neither CR3 writes nor
+# anything else the guest does flush QEMU's TLB; toggling CR4.PSE does.
+        .macro FLUSH_TLB
+        movl    %cr4, %eax
+        xorl    $0x10, %eax
+        movl    %eax, %cr4
+        xorl    $0x10, %eax
+        movl    %eax, %cr4
+        .endm
 
         .section .multiboot, "a"
         .align 4
@@ -142,21 +164,26 @@ bad:    incl    errors
         jne     6f
         cmpl    $REGION_START, %edi
         je      7f
-6:      movl    %edi, 0(%edi)
-        movl    %ebx, 4(%edi)
-        movl    %edi, %eax
-        notl    %eax
-        movl    %eax, 8(%edi)
-        movl    seen, %eax
-        movl    %eax, 12(%edi)
+6:      movl    seen, %ecx
+        FLUSH_TLB
+        # the stamp: straight-line stores, one translation block after the flush (see
+        # FLUSH_TLB), so a dirty-bitmap sync either sees the whole burst or none of it
         movl    %edi, %eax
         xorl    %ebx, %eax
         xorl    $SALT, %eax
-        movl    $512, %esi
-4:      movl    %eax, (%edi,%esi)
-        addl    $512, %esi
-        cmpl    $PAGE, %esi
-        jb      4b
+        movl    %edi, 0(%edi)
+        movl    %ebx, 4(%edi)
+        movl    %edi, %edx
+        notl    %edx
+        movl    %edx, 8(%edi)
+        movl    %ecx, 12(%edi)
+        movl    %eax, 512(%edi)
+        movl    %eax, 1024(%edi)
+        movl    %eax, 1536(%edi)
+        movl    %eax, 2048(%edi)
+        movl    %eax, 2560(%edi)
+        movl    %eax, 3072(%edi)
+        movl    %eax, 3584(%edi)
 7:      addl    $PAGE, %edi
         cmpl    region_end, %edi
         jb      5f
@@ -322,6 +349,7 @@ setup_pic_pit:
 
 timer_isr:
         pushl   %eax
+        FLUSH_TLB
         incl    ticks
         movb    $0x20, %al
         outb    %al, $0x20

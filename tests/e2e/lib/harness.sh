@@ -22,6 +22,11 @@ _e2e_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 e2e_diagnose() {
     local f
     e2e_log "---- diagnostics (run $E2E_RUN, state in $E2E_ROOT) ----"
+    for f in "$E2E_ROOT"/logs/vmigrated-*.log "$E2E_ROOT"/logs/apiserver.log; do
+        [[ -s $f ]] || continue
+        echo "== ${f#"$E2E_ROOT"/} (last 40 lines without request traces)" >&2
+        grep -v 'debug vmig-kube: \(GET\|PUT\|POST\|PATCH\|DELETE\) ' "$f" | tail -n 40 >&2
+    done
     for f in "$E2E_ROOT"/logs/migrate-*.log "$E2E_ROOT"/node-*/pods/*/log/libvirtd.log \
         "$E2E_ROOT"/node-*/pods/*/log/qemu/*[^l].log "$E2E_ROOT"/node-*/pods/*/log/qemu/*-serial.log; do
         [[ -s $f ]] || continue

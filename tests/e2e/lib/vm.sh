@@ -153,15 +153,16 @@ guest_has_ticks() { # NODE NS NAME N: at least N tick lines
 # guest_last NODE NS NAME: the last tick line ("T P E D B X"), empty if none.
 guest_last() { guest_ticks "$1" "$2" "$3" | tail -n 1; }
 
-# guest_check NODE NS NAME [--after T] [--boot B] [--lines N] [--timeout S]
+# guest_check NODE NS NAME [--after T] [--boot B] [--lines N] [--timeout S] [--resumed]
 # The guest runs healthily on NODE: within S s (default 20) at least N (default 2) tick
 # lines with a tick > T appear (T default: the last tick now), every one of them carries
-# boot id B (default: that of the last line) and E=0, and the log holds no FAULT and no
-# BOOT line of another boot. Prints "ticks <first>..<last> boot <B>"; returns 1 with the
-# reason on stderr otherwise. After a migration: T and B are the source's last values, N
+# boot id B (default: that of the last line) and E=0, the log holds no FAULT and no
+# BOOT line of another boot, and its tick counter never goes back within a boot
+# (--resumed: the log is a migration destination's, every tick in it must be > T).
+# Prints "ticks <first>..<last> boot <B>"; returns 1 with the reason on stderr otherwise. After a migration: T and B are the source's last values, N
 # lines on the destination then prove the guest continued (no reboot, no lost page).
 guest_check() {
-    local n=$1 ns=$2 name=$3 after="" boot="" lines=2 timeout=20 last i new f boots
+    local n=$1 ns=$2 name=$3 after="" boot="" lines=2 timeout=20 resumed=0 last i new f boots back
     shift 3
     while (($#)); do
         case $1 in
@@ -169,6 +170,7 @@ guest_check() {
         --boot) boot=$2; shift 2 ;;
         --lines) lines=$2; shift 2 ;;
         --timeout) timeout=$2; shift 2 ;;
+        --resumed) resumed=1; shift ;;
         *) e2e_die "guest_check: unknown option '$1'" ;;
         esac
     done
@@ -187,6 +189,18 @@ guest_check() {
     fi
     if [[ -n $boot ]] && awk -v b="$boot" '$5 != b {bad=1} END {exit !bad}' <<<"$new"; then
         e2e_log "guest $ns/$name on $n: boot id changed from $boot (rebooted): $(tail -n 1 <<<"$new")"
+        return 1
+    fi
+    # the tick counter lives in guest RAM: if it goes back within one boot, or a resumed
+    # guest starts at or below T, a page of its state arrived stale (docs/e2e.md, "QEMU
+    # 7.2 TCG loses dirty pages")
+    back=$(tr -d '\r' <"$f" | awk -v a="$after" -v r="$resumed" '/^BOOT/ {prev = -1; next}
+        /^T=/ {t = substr($1, 3) + 0
+               if (r && t <= a) {print "T=" t " after T=" a; exit}
+               if (prev >= 0 && t <= prev) {print "T=" prev " then T=" t; exit}
+               prev = t}')
+    if [[ -n $back ]]; then
+        e2e_log "guest $ns/$name on $n: tick counter went back ($back): its state lost memory"
         return 1
     fi
     if awk '$3 != 0 {bad=1} END {exit !bad}' <<<"$new"; then
