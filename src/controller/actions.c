@@ -110,7 +110,7 @@ ctl_chain_step(CtlChain *c)
 static void
 ctl_action_done(CtlJob *job, const GError *error, gpointer data)
 {
-    job->busy = FALSE;
+    vmig_ctl_job_idle(job);
     if (error && !g_error_matches(error, VMIG_KUBE_ERROR, VMIG_KUBE_ERROR_REFUSED)) {
         job->failures++;
         guint delay = MIN(30000u, 500u << MIN(job->failures, 6u));
@@ -460,7 +460,7 @@ ctl_schedule_done(GObject *src, GAsyncResult *res, gpointer data)
     g_autoptr(GError) err = NULL;
     if (!g_task_propagate_boolean(G_TASK(res), &err)) {
         /* Without the running domain there is nothing to migrate: fail, naming why. */
-        job->busy = FALSE;
+        vmig_ctl_job_idle(job);
         g_autofree char *reason =
             g_strdup_printf("cannot read the source domain: %s", err->message);
         g_autoptr(JsonNode) vmim =
@@ -601,7 +601,7 @@ ctl_prepare_done(GObject *src, GAsyncResult *res, gpointer data)
     VmigController *ctl = job->ctl;
     CtlWork *w = g_task_get_task_data(G_TASK(res));
     g_autoptr(GError) err = NULL;
-    job->busy = FALSE;
+    vmig_ctl_job_idle(job);
     g_autoptr(JsonNode) vmim_node =
         vmig_kube_informer_get(ctl->inf[CTL_INF_VMIM], job->ns, job->name);
     g_autoptr(VmigModelVmim) vmim = vmim_node ? vmig_model_vmim_from_json(vmim_node, NULL) : NULL;
@@ -883,7 +883,7 @@ ctl_start_opened(GObject *src, GAsyncResult *res, gpointer data)
     CtlJob *job = data;
     CtlStart *s = g_task_get_task_data(G_TASK(res));
     g_autoptr(GError) err = NULL;
-    job->busy = FALSE;
+    vmig_ctl_job_idle(job);
     if (g_task_propagate_boolean(G_TASK(res), &err)) {
         job->conn = g_steal_pointer(&s->work->conn);
         job->dom = g_steal_pointer(&s->work->dom);
@@ -1146,7 +1146,7 @@ ctl_probe_done(GObject *src, GAsyncResult *res, gpointer data)
     CtlJob *job = data;
     CtlWork *w = g_task_get_task_data(G_TASK(res));
     g_autoptr(GError) err = NULL;
-    job->busy = FALSE;
+    vmig_ctl_job_idle(job);
     job->probing = FALSE;
     if (g_task_propagate_boolean(G_TASK(res), &err))
         job->domain_here = w->state == VMIG_VIRT_DOMAIN_RUNNING;
@@ -1188,7 +1188,7 @@ ctl_reconcile_done(GObject *src, GAsyncResult *res, gpointer data)
     CtlJob *job = data;
     CtlWork *w = g_task_get_task_data(G_TASK(res));
     g_autoptr(GError) err = NULL;
-    job->busy = FALSE;
+    vmig_ctl_job_idle(job);
     if (!g_task_propagate_boolean(G_TASK(res), &err)) {
         g_warning("VMIM %s: cannot see the source domain after a restart: %s (retrying)", job->key,
                   err->message);
