@@ -119,6 +119,8 @@ struct _VmigController {
 void vmig_ctl_enqueue(VmigController *ctl, const char *key);
 /* Re-queue the job after @delay_ms (replaces an earlier wake-up). */
 void vmig_ctl_job_retry(CtlJob *job, guint delay_ms);
+/* The job's action is over (busy = FALSE); a key queued meanwhile is reconciled now. */
+void vmig_ctl_job_idle(CtlJob *job);
 gint64 vmig_ctl_wall_ms(void);
 char *vmig_ctl_node_address(VmigController *ctl, const char *node);
 gboolean vmig_ctl_node_ready(VmigController *ctl, const char *node, gint64 now_ms);

@@ -145,6 +145,17 @@ vmig_ctl_job_retry(CtlJob *job, guint delay_ms)
     job->wake_id = g_timeout_add(delay_ms, ctl_job_wake, job);
 }
 
+void
+vmig_ctl_job_idle(CtlJob *job)
+{
+    job->busy = FALSE;
+    /* ctl_queue_run leaves the key of a busy job queued but does not come back for it: an
+     * event that arrived during the action (e.g. the other node's write that made ours a
+     * conflict) would otherwise wait for the job's next wake-up, up to 1 s later */
+    if (g_hash_table_contains(job->ctl->queue, job->key))
+        vmig_ctl_enqueue(job->ctl, job->key);
+}
+
 static void
 ctl_job_schedule_wake(CtlJob *job, gint64 at_ms)
 {

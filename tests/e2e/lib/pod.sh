@@ -16,6 +16,11 @@
 #   <pod_dir>/share/migrationproxy/            the pod's /run/kubevirt/migrationproxy/
 #   <pod_dir>/log/qemu/<ns>_<name>-serial.log  the guest's COM1
 #   <pod_dir>/log/libvirtd.log, <pod_dir>/log/qemu/<ns>_<name>.log
+# With E2E_POD_HOST_NETWORK=1 at pod_create, the pod is a "hostNetwork" variant: no netns of
+# its own (libvirtd and QEMU run in the node's), and its libvirtd also listens on TCP at the
+# node's address (port E2E_POD_TCP_PORT, 16509, no auth): the baseline for migrations that
+# bypass any proxy (qemu+tcp:// dconnuri, tcp:// migrate_uri; bench/bench-migration). The
+# unix sockets are the same, so every other migration path still works with such pods.
 # The source pod of a VM is made by the test before vm_start; the target pod is made by
 # the test too, on the target node, before the migration (KubeVirt's controller creates it
 # from the VMIM; here the test plays that part).
@@ -78,8 +83,14 @@ pod_identity_files() {
     rmdir "$tmp"
 }
 
-pod_write_config() { # POD_DIR HOST_UUID
-    local d=$1
+E2E_POD_TCP_PORT=16509
+
+pod_write_config() { # POD_DIR HOST_UUID [TCP_LISTEN_ADDR]
+    local d=$1 tcp="listen_tcp = 0"
+    [[ -n ${3:-} ]] && tcp="listen_tcp = 1
+listen_addr = \"$3\"
+tcp_port = \"$E2E_POD_TCP_PORT\"
+auth_tcp = \"none\""
     cat >"$d/etc/libvirtd.conf" <<EOF
 # pod-private libvirtd: unix socket only, no auth (the socket is reachable only
 # through the pod's directories); host_uuid differs per pod, otherwise libvirt refuses
@@ -90,7 +101,7 @@ unix_sock_rw_perms = "0770"
 auth_unix_ro = "none"
 auth_unix_rw = "none"
 listen_tls = 0
-listen_tcp = 0
+$tcp
 host_uuid = "$2"
 log_outputs = "${LIBVIRT_LOG_LEVEL:-3}:file:/var/log/libvirt/libvirtd.log"
 keepalive_interval = 5
@@ -157,10 +168,19 @@ _pod_start() {
     mkdir -p "$d"/{run/libvirt,run/kubevirt,share/migrationproxy,lib/images,cache,log/qemu,etc}
     pod_identity_files
     [[ -s $d/host_uuid ]] || e2e_uuid >"$d/host_uuid"
-    pod_write_config "$d" "$(cat "$d/host_uuid")"
+    local hostnet=${E2E_POD_HOST_NETWORK:-0} listen=()
+    if ((hostnet)); then
+        netns=$(node_netns "$n")
+        listen=(--listen)
+        pod_write_config "$d" "$(cat "$d/host_uuid")" "$(node_addr "$n" 4)"
+    else
+        pod_write_config "$d" "$(cat "$d/host_uuid")"
+    fi
     pod_caps_seed "$d"
-    grep -qxF "$netns" <<<"$(ip netns list | awk '{print $1}')" || ip netns add "$netns"
-    ip -n "$netns" link set lo up
+    if ! ((hostnet)); then
+        grep -qxF "$netns" <<<"$(ip netns list | awk '{print $1}')" || ip netns add "$netns"
+        ip -n "$netns" link set lo up
+    fi
     # shellcheck disable=SC2016 # expanded by the pod's shell
     e2e_spawn "$proc" '^libvirtd$' ip netns exec "$netns" \
         unshare --mount --uts --propagation private -- bash -c '
@@ -179,9 +199,9 @@ _pod_start() {
             mount --bind "$d/etc" /etc/libvirt
             mount --bind "$etc/passwd" /etc/passwd
             mount --bind "$etc/group" /etc/group
-            exec libvirtd
-        ' pod "$d" "$name" "$E2E_ROOT/etc"
-    printf 'NODE=%s\nNS=%s\nNAME=%s\n' "$n" "$ns" "$name" >"$d/pod.env"
+            exec libvirtd "${@:4}"
+        ' pod "$d" "$name" "$E2E_ROOT/etc" "${listen[@]}"
+    printf 'NODE=%s\nNS=%s\nNAME=%s\nHOST_NETWORK=%s\n' "$n" "$ns" "$name" "$hostnet" >"$d/pod.env"
     local longest=$d/share/migrationproxy/00000000-0000-0000-0000-000000000000-49152-source.sock
     if ((${#longest} > 107)); then
         e2e_log "note: node-side migration socket paths of pod $ns/$name are ${#longest} bytes (> 107):" \
@@ -223,7 +243,9 @@ pod_destroy() {
         e2e_kill_pid "$(cat "$f" 2>/dev/null)" '^qemu-system' 30
         rm -f "$f"
     done
-    ip netns del "$(pod_netns "$n" "$ns" "$name")" 2>/dev/null || true
+    # (a hostNetwork pod has no netns of its own: never delete the node's)
+    grep -qx 'HOST_NETWORK=1' "$d/pod.env" 2>/dev/null ||
+        ip netns del "$(pod_netns "$n" "$ns" "$name")" 2>/dev/null || true
 }
 
 # pod_destroy_all: destroy the domains of every pod of this run (in parallel; the
