@@ -134,11 +134,10 @@ ctl_drain_create(VmigController *ctl, const VmigEvacuationAction *a, JsonNode *v
     };
     vmig_kube_call(ctl->kube, VMIG_KUBE_VERB_CREATE, &req, NULL, ctl_drain_written, NULL);
     ctl_drain_set_marker(ctl, a->namespace_, a->name, ctl->cfg->node_name);
-    g_autofree char *msg = g_strdup_printf("evacuating %s from node %s (drain)", vkey,
-                                           ctl->cfg->node_name);
+    g_autofree char *msg =
+        g_strdup_printf("evacuating %s from node %s (drain)", vkey, ctl->cfg->node_name);
     g_message("drain: %s", msg);
-    vmig_kube_recorder_event(ctl->recorder, vmi_node, FALSE, "EvacuationStarted", msg, NULL,
-                             NULL);
+    vmig_kube_recorder_event(ctl->recorder, vmi_node, FALSE, "EvacuationStarted", msg, NULL, NULL);
 }
 
 static void
@@ -175,18 +174,26 @@ ctl_drain_perform(VmigController *ctl, const VmigEvacuationAction *a, JsonNode *
         break;
     }
     case VMIG_EVACUATION_ACTION_CLEAR: {
-        g_autofree char *what = g_strdup_printf("VirtualMachineInstance %s/%s", a->namespace_,
-                                                a->name);
+        g_autofree char *what =
+            g_strdup_printf("VirtualMachineInstance %s/%s", a->namespace_, a->name);
         VmigCtlEdit *e = vmig_ctl_edit_new(what);
         vmig_ctl_edit_set(e, "status.evacuationNodeName", NULL);
-        vmig_kube_mutate(ctl->kube, vmig_kube_resource(VMIG_KUBE_VMI), a->namespace_, a->name,
-                         TRUE, NULL, 0, vmig_ctl_edit_apply, e, NULL, ctl_drain_edit_done, e);
+        vmig_kube_mutate(ctl->kube, vmig_kube_resource(VMIG_KUBE_VMI), a->namespace_, a->name, TRUE,
+                         NULL, 0, vmig_ctl_edit_apply, e, NULL, ctl_drain_edit_done, e);
         break;
     }
     }
 }
 
 static gboolean ctl_drain_wake(gpointer data);
+
+static gboolean
+handover_of(const VmigModelVmi *vmi, const char *me)
+{
+    const VmigModelMigrationState *st = vmi->migration_state;
+    return st && st->completed && !st->failed && st->target_node &&
+           g_strcmp0(st->target_node, me) != 0;
+}
 
 static gboolean
 ctl_drain_run(gpointer data)
@@ -227,11 +234,11 @@ ctl_drain_run(gpointer data)
     g_autoptr(GPtrArray) hold = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < rows->len; i++) {
         CtlDrainVmi *d = &g_array_index(rows, CtlDrainVmi, i);
-        g_autofree char *vkey =
-            g_strdup_printf("%s/%s", d->vmi->meta.namespace, d->vmi->meta.name);
+        g_autofree char *vkey = g_strdup_printf("%s/%s", d->vmi->meta.namespace, d->vmi->meta.name);
         /* a VMIM we just created counts as unfinished until the informer shows it */
         gint created = GPOINTER_TO_INT(g_hash_table_lookup(ctl->drain_created, vkey));
-        gboolean pending_create = created && now / 1000 - created < CTL_DRAIN_CREATE_GRACE_MS / 1000;
+        gboolean pending_create =
+            created && now / 1000 - created < CTL_DRAIN_CREATE_GRACE_MS / 1000;
         if (d->unfinished || !pending_create)
             g_hash_table_remove(ctl->drain_created, vkey);
         VmigModelEvictionStrategy s = d->vmi->eviction_strategy != VMIG_MODEL_EVICTION_UNSET
@@ -239,7 +246,7 @@ ctl_drain_run(gpointer data)
                                           : cluster;
         char *reason = NULL;
         gboolean migratable = FALSE;
-        if (draining && !d->unfinished && !pending_create &&
+        if (draining && !d->unfinished && !pending_create && !handover_of(d->vmi, me) &&
             (s == VMIG_MODEL_EVICTION_LIVE_MIGRATE ||
              s == VMIG_MODEL_EVICTION_LIVE_MIGRATE_IF_POSSIBLE)) {
             migratable = vmig_ctl_check_source(ctl, d->vmi, &reason, NULL);
@@ -252,13 +259,17 @@ ctl_drain_run(gpointer data)
         }
         if (reason)
             g_ptr_array_add(hold, reason);
+        /* Its migration away has succeeded but the target has not taken it over yet (the
+         * VMI still names this node): a second evacuation now would only fail (seen in the
+         * drain test: vm1=Succeeded vm1=Failed). */
+        gboolean handover = handover_of(d->vmi, me);
         in[i] = (VmigEvacuationVmi){
             .namespace_ = d->vmi->meta.namespace,
             .name = d->vmi->meta.name,
             .strategy = s,
             .migratable = migratable,
             .not_migratable = reason,
-            .has_unfinished_vmim = d->unfinished || pending_create,
+            .has_unfinished_vmim = d->unfinished || pending_create || handover,
             .evacuation_node = d->vmi->evacuation_node_name,
             .evacuations = (const VmigEvacuationVmim *)d->evacuations->data,
             .n_evacuations = d->evacuations->len,
@@ -279,8 +290,8 @@ ctl_drain_run(gpointer data)
     if (wake) {
         if (ctl->drain_wake)
             g_source_remove(ctl->drain_wake);
-        ctl->drain_wake = g_timeout_add((guint)CLAMP(wake - now + 100, 100, G_MAXINT),
-                                        ctl_drain_wake, ctl);
+        ctl->drain_wake =
+            g_timeout_add((guint)CLAMP(wake - now + 100, 100, G_MAXINT), ctl_drain_wake, ctl);
     }
     return G_SOURCE_REMOVE;
 }

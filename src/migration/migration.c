@@ -234,7 +234,9 @@ vmig_migration_target(const VmigMigrationFacts *f, VmigMigrationDecision *d)
     gboolean succeeded = f->phase == VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED ||
                          (f->state_completed && !f->state_failed);
 
-    if (succeeded && !vmig_migration_eq(f->vmi_node, f->node)) {
+    /* Take over once: only while the VMI still names the source. If it names a third node,
+     * someone moved it since (a later migration, an operator): not ours to undo. */
+    if (succeeded && vmig_migration_eq(f->vmi_node, f->source_node)) {
         if (f->domain_here) {
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_TAKE_OVER, f->phase, NULL);
         } else {

@@ -325,6 +325,15 @@ test_target(void **state)
          }),
          VMIG_MIGRATION_ROLE_TARGET, VMIG_MIGRATION_ACTION_WAIT,
          VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED, "waiting for the domain", T0 + 1000},
+        /* Regression (bench): a VMI moved on after this migration must not be pulled back. */
+        {"succeeded long ago, VMI now elsewhere: no take-over", ({
+             VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED, "node-b");
+             f.vmi_node = "node-c";
+             f.domain_here = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_TARGET, VMIG_MIGRATION_ACTION_NONE,
+         VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED, NULL, -1},
         {"taken over: release", ({
              VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED, "node-b");
              f.vmi_node = "node-b";
