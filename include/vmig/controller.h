@@ -15,6 +15,7 @@
 
 #include "vmig/agentconfig.h"
 #include "vmig/kube.h"
+#include "vmig/metrics.h"
 
 G_BEGIN_DECLS
 
@@ -63,6 +64,26 @@ gboolean vmig_controller_is_ready(VmigController *ctl);
  */
 void vmig_controller_shutdown(VmigController *ctl, guint grace_ms, GSourceFunc done,
                               gpointer user_data);
+
+/**
+ * vmig_controller_set_metrics:
+ * @metrics: (transfer none) (nullable): must outlive the controller; vmigrated's catalogue
+ *           is registered in it
+ *
+ * From then on the controller feeds @metrics: KubeVirt's migration progress gauges
+ * (kubevirt_vmi_migration_*, from each libvirt job sample, labels namespace/name/node),
+ * the VMIM phase gauges and succeeded/failed markers (recounted at most once a second after
+ * a VMIM change, over the VMIMs this node is source of), proxy bytes and connections, API
+ * write errors and migrations started/completed.
+ */
+void vmig_controller_set_metrics(VmigController *ctl, VmigMetrics *metrics);
+
+/**
+ * vmig_controller_collect_metrics:
+ * Refreshes the values read on demand (readiness, informer LIST counts, open proxy
+ * connections); the /metrics handler calls it before rendering.
+ */
+void vmig_controller_collect_metrics(VmigController *ctl);
 
 void vmig_controller_free(VmigController *ctl);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigController, vmig_controller_free)

@@ -83,6 +83,8 @@ ctl_chain_step_done(GObject *src, GAsyncResult *res, gpointer data)
         s->optional && (g_error_matches(err, VMIG_KUBE_ERROR, VMIG_KUBE_ERROR_REFUSED) ||
                         g_error_matches(err, VMIG_KUBE_ERROR, VMIG_KUBE_ERROR_NOT_FOUND));
     if (!out && !skippable) {
+        if (!g_error_matches(err, VMIG_KUBE_ERROR, VMIG_KUBE_ERROR_REFUSED))
+            vmig_ctl_metrics_api_error(c->job->ctl, vmig_kube_resource(s->resource)->resource);
         if (c->done)
             c->done(c->job, err, c->data);
         ctl_chain_free(c);
@@ -782,6 +784,7 @@ ctl_on_sample(VmigVirtMonitor *m, const VmigVirtJobStats *stats, gpointer data)
     job->last_dirty_rate = stats->dirty_rate_bps;
     job->last_mem_bps = stats->mem_bps;
     job->last_iteration = stats->mem_iteration;
+    vmig_ctl_metrics_sample(job);
     /* At most once per --status-interval-ms, never two writes at once. */
     if (job->progress_writing ||
         vmig_ctl_wall_ms() - job->progress_written_ms < job->ctl->cfg->status_interval_ms)
@@ -888,6 +891,7 @@ ctl_start_opened(GObject *src, GAsyncResult *res, gpointer data)
             VmigVirtMonitor *m = vmig_virt_migration_get_monitor(job->migration);
             vmig_virt_monitor_set_callbacks(m, ctl_on_sample, ctl_on_action, job);
             g_message("VMIM %s: virDomainMigrateToURI3 started (%s)", job->key, s->dconnuri);
+            vmig_ctl_metrics_started(job);
             return;
         }
     }
@@ -1047,6 +1051,7 @@ ctl_complete(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi, gboolean ok, c
     gboolean aborted = o && o->kind == VMIG_VIRT_OUTCOME_ABORTED;
     gboolean abort_requested = vmi && vmi->migration_state && vmi->migration_state->abort_requested;
     CtlChain *c = ctl_chain_new(job);
+    vmig_ctl_metrics_complete(job, ok);
 
     VmigCtlEdit *ve = ctl_vmi_edit(job);
     vmig_ctl_edit_set_bool(ve, "status.migrationState.completed", TRUE);

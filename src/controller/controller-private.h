@@ -4,6 +4,7 @@
 #include "vmig/capability.h"
 #include "vmig/controller.h"
 #include "vmig/kube.h"
+#include "vmig/metrics.h"
 #include "vmig/migration.h"
 #include "vmig/model.h"
 #include "vmig/proxy.h"
@@ -77,6 +78,7 @@ struct _CtlJob {
     guint64 last_mem_bps;
     guint64 last_iteration;
     gboolean postcopy;
+    gboolean metrics_completed; /* counted once, however often the completion is retried */
 
     /* target */
     gboolean proxy_target;
@@ -109,6 +111,8 @@ struct _VmigController {
     guint drain_wake;             /* backoff timer */
     gboolean drain_busy;          /* a drain pass's writes are in flight */
     GHashTable *drain_created;    /* "ns/vmi" -> creation time (ms), until the informer shows it */
+    VmigMetrics *metrics; /* (nullable): fed by metrics.c */
+    guint metrics_timer;  /* pending recount of the VMIM-derived gauges */
 };
 
 /* controller.c */
@@ -158,6 +162,19 @@ void vmig_ctl_limits(VmigController *ctl, guint *per_cluster, guint *per_node);
 void vmig_ctl_perform(CtlJob *job, const VmigMigrationDecision *d, VmigModelVmim *vmim,
                       VmigModelVmi *vmi);
 void vmig_ctl_job_release_local(CtlJob *job);
+
+/* controller.c: the resource an informer mirrors */
+const VmigKubeResource *vmig_ctl_informer_resource(CtlInformer which);
+
+/* metrics.c: each called from one point; no-ops without a registry */
+void vmig_ctl_metrics_sample(CtlJob *job);                /* ctl_on_sample */
+void vmig_ctl_metrics_started(CtlJob *job);               /* virDomainMigrateToURI3 started */
+void vmig_ctl_metrics_complete(CtlJob *job, gboolean ok); /* ctl_complete */
+void vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel, guint64 forward,
+                                 guint64 reverse, gboolean ok); /* proxy connection ended */
+void vmig_ctl_metrics_api_error(VmigController *ctl, const char *resource); /* write failed */
+void vmig_ctl_metrics_dirty(VmigController *ctl);                           /* VMIM cache changed */
+void vmig_ctl_metrics_stop(VmigController *ctl);
 
 /* heartbeat.c */
 void vmig_ctl_heartbeat_start(VmigController *ctl);

@@ -25,6 +25,12 @@ static const struct {
     [CTL_INF_NAMESPACE] = {VMIG_KUBE_NAMESPACE, "Namespaces"},
 };
 
+const VmigKubeResource *
+vmig_ctl_informer_resource(CtlInformer which)
+{
+    return vmig_kube_resource(ctl_informers[which].resource);
+}
+
 gint64
 vmig_ctl_wall_ms(void)
 {
@@ -185,6 +191,7 @@ ctl_vmim_added(VmigKubeInformer *inf, JsonNode *obj, gpointer data)
     ctl_index_vmim(ctl, obj, TRUE);
     vmig_ctl_enqueue(ctl, key);
     vmig_ctl_drain_schedule(ctl);
+    vmig_ctl_metrics_dirty(ctl);
 }
 
 static void
@@ -203,6 +210,7 @@ ctl_vmim_deleted(VmigKubeInformer *inf, JsonNode *obj, gpointer data)
     ctl_index_vmim(ctl, obj, FALSE);
     vmig_ctl_enqueue(ctl, key);
     vmig_ctl_drain_schedule(ctl);
+    vmig_ctl_metrics_dirty(ctl);
 }
 
 static void
@@ -652,6 +660,7 @@ ctl_connection_done(const char *uid, VmigProxyChannel channel, guint64 fwd, guin
         g_debug("migration %s: proxy %s connection done: %" G_GUINT64_FORMAT
                 " bytes forward, %" G_GUINT64_FORMAT " back",
                 uid, vmig_proxy_channel_to_string(channel), fwd, rev);
+    vmig_ctl_metrics_connection(data, channel, fwd, rev, error == NULL);
 }
 
 VmigController *
@@ -796,6 +805,7 @@ vmig_controller_free(VmigController *ctl)
         return;
     vmig_ctl_heartbeat_stop(ctl);
     vmig_ctl_drain_stop(ctl);
+    vmig_ctl_metrics_stop(ctl);
     if (ctl->queue_idle)
         g_source_remove(ctl->queue_idle);
     if (ctl->shutdown_timer)

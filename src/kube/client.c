@@ -382,8 +382,14 @@ vmig_kube_transfer_setup(VmigKubeTransfer *t)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)VMIG_KUBE_CONNECT_TIMEOUT_MS);
-    if (!t->stream)
+    if (!t->stream) {
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)VMIG_KUBE_REQUEST_TIMEOUT_MS);
+        /* A request that gets no byte for 20 s is given up (and retried by its caller) long
+         * before the overall deadline: a stalled connection must not hold an informer's first
+         * LIST for a minute. */
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 20L);
+    }
     curl_easy_setopt(e, CURLOPT_USERAGENT, "vmigrated/0.1");
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
     if (strcmp(t->method, "GET") != 0 || t->body) {

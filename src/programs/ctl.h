@@ -18,3 +18,5 @@ int vmig_ctl_check(int argc, char **argv);
 int vmig_ctl_get(int argc, char **argv);
 int vmig_ctl_watch(int argc, char **argv);
 int vmig_ctl_proxy(int argc, char **argv);
+int vmig_ctl_migrate(int argc, char **argv);
+int vmig_ctl_cancel(int argc, char **argv);

@@ -21,6 +21,8 @@ static const VmigCtlCommand vmig_ctl_commands[] = {
      vmig_ctl_get},
     {"watch", "watch objects: one line per event (type, ns/name, resourceVersion, phase)",
      vmig_ctl_watch},
+    {"migrate", "live-migrate a VMI (post a VMIM); --wait shows progress", vmig_ctl_migrate},
+    {"cancel", "cancel a migration (delete its VMIM)", vmig_ctl_cancel},
     {"proxy", "run one side of the migration-data proxy", vmig_ctl_proxy},
 };
 

@@ -7,21 +7,61 @@
 
 #include "vmig/agentconfig.h"
 #include "vmig/controller.h"
+#include "vmig/httpd.h"
 #include "vmig/kube.h"
 #include "vmig/log.h"
+#include "vmig/metrics.h"
 
 typedef struct {
     GMainLoop *loop;
     VmigController *ctl;
     const VmigAgentConfig *cfg;
     guint signals;
+    gboolean stopping;
+    VmigHttpd *httpd;
 } Daemon;
+
+/* The HTTP server is freed from a callback of the loop, i.e. by the thread that owns GLib's
+ * default context: libvirt's event thread (vmig_virt_event_loop_start) iterates that context
+ * too (libvirt >= 6.2), and after the loop ended it would go on dispatching the server's
+ * sources while main() freed them (seen as a crash in libsoup at exit). */
+static void
+daemon_stop_http(Daemon *d)
+{
+    g_clear_pointer(&d->httpd, vmig_httpd_free);
+}
+
+/* /readyz: the caches are complete (every informer synced) and we are not stopping. libvirt
+ * is per VM pod here, so there is no node-wide libvirt to ask; a pod's libvirt that cannot
+ * be reached fails that migration, not the agent. */
+static gboolean
+daemon_ready(gpointer data, char **reason)
+{
+    Daemon *d = data;
+    if (d->stopping) {
+        *reason = g_strdup("shutting down");
+        return FALSE;
+    }
+    if (!vmig_controller_is_ready(d->ctl)) {
+        *reason = g_strdup("informers not synced yet");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+daemon_collect(gpointer data)
+{
+    Daemon *d = data;
+    vmig_controller_collect_metrics(d->ctl);
+}
 
 static gboolean
 daemon_stopped(gpointer data)
 {
     Daemon *d = data;
     g_message("stopped");
+    daemon_stop_http(d);
     g_main_loop_quit(d->loop);
     return G_SOURCE_REMOVE;
 }
@@ -32,9 +72,11 @@ daemon_on_signal(gpointer data)
     Daemon *d = data;
     if (d->signals++ > 0) {
         g_warning("second signal: stopping now; running migrations are left to libvirt");
+        daemon_stop_http(d);
         g_main_loop_quit(d->loop);
         return G_SOURCE_CONTINUE;
     }
+    d->stopping = TRUE;
     g_message("stopping: no new migrations; live ones get %u ms to finish",
               d->cfg->shutdown_grace_ms);
     vmig_controller_shutdown(d->ctl, d->cfg->shutdown_grace_ms, daemon_stopped, d);
@@ -81,6 +123,26 @@ main(int argc, char **argv)
         g_main_loop_unref(d.loop);
         return 1;
     }
+    g_autoptr(VmigMetrics) metrics = vmig_metrics_new();
+    vmig_controller_set_metrics(d.ctl, metrics);
+    if (cfg->http_address && *cfg->http_address) {
+        VmigHttpdConfig hc = {
+            .address = cfg->http_address,
+            .metrics = metrics,
+            .ready = daemon_ready,
+            .collect = daemon_collect,
+            .user_data = &d,
+        };
+        d.httpd = vmig_httpd_new(&hc, &err);
+        if (!d.httpd) {
+            g_critical("%s", err->message);
+            vmig_controller_free(d.ctl);
+            g_main_loop_unref(d.loop);
+            return 1;
+        }
+        g_message("serving /healthz /readyz /metrics on %s (port %u)", cfg->http_address,
+                  vmig_httpd_get_port(d.httpd));
+    }
     guint s1 = g_unix_signal_add(SIGTERM, daemon_on_signal, &d);
     guint s2 = g_unix_signal_add(SIGINT, daemon_on_signal, &d);
     vmig_controller_start(d.ctl);
@@ -89,6 +151,7 @@ main(int argc, char **argv)
 
     g_source_remove(s1);
     g_source_remove(s2);
+    daemon_stop_http(&d);
     vmig_controller_free(d.ctl);
     g_main_loop_unref(d.loop);
     return 0;

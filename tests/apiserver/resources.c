@@ -48,6 +48,25 @@ static const VmigTestApiserverResource resources[] = {
      "MigrationPolicy", FALSE, TRUE, TRUE, FALSE, NULL, NULL, FALSE},
     {"cdi.kubevirt.io", "v1beta1", "datavolumes", "datavolume", "DataVolume", TRUE, TRUE, TRUE,
      FALSE, "dv,dvs", NULL, TRUE},
+    /* what the deployment manifests (data/deploy, data/crds) are made of, so kubectl can apply
+     * them here */
+    {"", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", TRUE, FALSE, FALSE, FALSE,
+     "sa", NULL, FALSE},
+    {"", "v1", "configmaps", "configmap", "ConfigMap", TRUE, FALSE, FALSE, FALSE, "cm", NULL,
+     FALSE},
+    {"", "v1", "secrets", "secret", "Secret", TRUE, FALSE, FALSE, FALSE, NULL, NULL, FALSE},
+    {"apps", "v1", "daemonsets", "daemonset", "DaemonSet", TRUE, TRUE, FALSE, FALSE, "ds", NULL,
+     FALSE},
+    {"rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", FALSE, FALSE,
+     FALSE, FALSE, NULL, NULL, FALSE},
+    {"rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding",
+     "ClusterRoleBinding", FALSE, FALSE, FALSE, FALSE, NULL, NULL, FALSE},
+    {"rbac.authorization.k8s.io", "v1", "roles", "role", "Role", TRUE, FALSE, FALSE, FALSE, NULL,
+     NULL, FALSE},
+    {"rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", TRUE, FALSE,
+     FALSE, FALSE, NULL, NULL, FALSE},
+    {"apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
+     "CustomResourceDefinition", FALSE, TRUE, FALSE, FALSE, "crd,crds", NULL, FALSE},
 };
 
 const char *

@@ -55,7 +55,7 @@ vmigrated_start() {
         --target-ready-timeout-ms "${E2E_TARGET_READY_MS:-60000}" \
         --job-poll-interval-ms 200 --status-interval-ms 500 --shutdown-grace-ms 5000 \
         --verbose ${E2E_VMIGRATED_ARGS:-} "$@"
-    e2e_wait_for 30 "the heartbeat Lease of $n" _vmigrated_leased "$n" ||
+    e2e_wait_for "${E2E_AGENT_START_S:-90}" "the heartbeat Lease of $n" _vmigrated_leased "$n" ||
         { tail -n 30 "$E2E_ROOT/logs/vmigrated-$n.log" >&2; e2e_die "vmigrated on $n did not start"; }
 }
 
