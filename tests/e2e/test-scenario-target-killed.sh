@@ -36,7 +36,7 @@ phases=$(scen_phases mig1)
 [[ $(scen_vmi_state failed) == true ]] || e2e_die "VMI migrationState.failed not set"
 scen_only_on node-a
 scen_guest_continues node-a "$last"
-[[ -z $(ls -A "$(pod_dir node-a ns1 vm1)/share/migrationproxy" 2>/dev/null) ]] || e2e_die "sockets left on node-a"
-n=$(grep -c 'virDomainMigrateToURI3 started' "$E2E_ROOT/logs/vmigrated-node-a.log" || true)
+scen_no_sockets node-a
+n=$(scen_count_log node-a 'virDomainMigrateToURI3 started')
 ((n == 0)) || e2e_die "$n migration calls on node-a"
 e2e_log "PASS: target daemon dead: Failed after $((t1 - t0)) ms: $reason"
