@@ -194,15 +194,21 @@ ctl_index_vmim(VmigController *ctl, JsonNode *obj, gboolean add)
     }
 }
 
+/* A VMIM appeared, changed or went: index it by its VMI and look at everything it touches. */
 static void
-ctl_vmim_added(VmigKubeInformer *inf, JsonNode *obj, gpointer data)
+ctl_vmim_changed(VmigController *ctl, JsonNode *obj, gboolean present)
 {
-    VmigController *ctl = data;
     g_autofree char *key = vmig_kube_object_key(obj);
-    ctl_index_vmim(ctl, obj, TRUE);
+    ctl_index_vmim(ctl, obj, present);
     vmig_ctl_enqueue(ctl, key);
     vmig_ctl_drain_schedule(ctl);
     vmig_ctl_metrics_dirty(ctl);
+}
+
+static void
+ctl_vmim_added(VmigKubeInformer *inf, JsonNode *obj, gpointer data)
+{
+    ctl_vmim_changed(data, obj, TRUE);
 }
 
 static void
@@ -216,12 +222,7 @@ ctl_vmim_updated(VmigKubeInformer *inf, JsonNode *old_obj, JsonNode *new_obj, gp
 static void
 ctl_vmim_deleted(VmigKubeInformer *inf, JsonNode *obj, gpointer data)
 {
-    VmigController *ctl = data;
-    g_autofree char *key = vmig_kube_object_key(obj);
-    ctl_index_vmim(ctl, obj, FALSE);
-    vmig_ctl_enqueue(ctl, key);
-    vmig_ctl_drain_schedule(ctl);
-    vmig_ctl_metrics_dirty(ctl);
+    ctl_vmim_changed(data, obj, FALSE);
 }
 
 static void
@@ -504,13 +505,14 @@ vmig_ctl_choose_target(VmigController *ctl, VmigModelVmi *vmi, GHashTable *added
     ctl_counts(ctl, &counts, exclude_key);
     g_autoptr(GPtrArray) keys = vmig_kube_informer_keys(ctl->inf[CTL_INF_NODE]);
     g_autofree VmigMigrationCandidate *cands = g_new0(VmigMigrationCandidate, keys->len + 1);
-    g_autoptr(GPtrArray) views = g_ptr_array_new_with_free_func((GDestroyNotify)vmig_model_node_free);
+    g_autoptr(GPtrArray) views =
+        g_ptr_array_new_with_free_func((GDestroyNotify)vmig_model_node_free);
     g_autofree char *taint = vmig_ctl_drain_taint_key(ctl);
     gint64 now = vmig_ctl_wall_ms();
     guint n = 0;
     for (guint i = 0; i < keys->len; i++) {
-        g_autoptr(JsonNode) node = vmig_kube_informer_get(ctl->inf[CTL_INF_NODE], NULL,
-                                                          keys->pdata[i]);
+        g_autoptr(JsonNode) node =
+            vmig_kube_informer_get(ctl->inf[CTL_INF_NODE], NULL, keys->pdata[i]);
         VmigModelNode *view = node ? vmig_model_node_from_json(node, NULL) : NULL;
         if (!view)
             continue;
@@ -525,8 +527,8 @@ vmig_ctl_choose_target(VmigController *ctl, VmigModelVmi *vmi, GHashTable *added
         };
     }
     char *why = NULL;
-    const char *chosen = vmig_migration_choose_target(cands, n, ctl->cfg->node_name,
-                                                      added_selector, vmi->node_selector, &why);
+    const char *chosen = vmig_migration_choose_target(cands, n, ctl->cfg->node_name, added_selector,
+                                                      vmi->node_selector, &why);
     if (why && reason)
         *reason = g_strdup_printf("%s for %s/%s", why, vmi->meta.namespace, vmi->meta.name);
     g_free(why);

@@ -66,6 +66,16 @@ vmig_migration_set(VmigMigrationDecision *d, VmigMigrationAction action,
     d->reason = reason;
 }
 
+/* Our migration call ended: its verdict becomes the VMIM's final phase. */
+static void
+vmig_migration_complete(const VmigMigrationFacts *f, VmigMigrationDecision *d)
+{
+    vmig_migration_set(d, VMIG_MIGRATION_ACTION_COMPLETE,
+                       f->local_job_ok ? VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED
+                                       : VMIG_MODEL_MIGRATION_PHASE_FAILED,
+                       g_strdup(f->local_job_reason));
+}
+
 static VmigMigrationRole
 vmig_migration_role(const VmigMigrationFacts *f)
 {
@@ -205,20 +215,14 @@ vmig_migration_source(const VmigMigrationFacts *f, VmigMigrationDecision *d)
     }
     case VMIG_MODEL_MIGRATION_PHASE_TARGET_READY:
         if (f->local_job_done)
-            vmig_migration_set(d, VMIG_MIGRATION_ACTION_COMPLETE,
-                               f->local_job_ok ? VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED
-                                               : VMIG_MODEL_MIGRATION_PHASE_FAILED,
-                               g_strdup(f->local_job_reason));
+            vmig_migration_complete(f, d);
         else if (!f->local_job)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_START, VMIG_MODEL_MIGRATION_PHASE_RUNNING,
                                NULL);
         return;
     case VMIG_MODEL_MIGRATION_PHASE_RUNNING:
         if (f->local_job_done)
-            vmig_migration_set(d, VMIG_MIGRATION_ACTION_COMPLETE,
-                               f->local_job_ok ? VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED
-                                               : VMIG_MODEL_MIGRATION_PHASE_FAILED,
-                               g_strdup(f->local_job_reason));
+            vmig_migration_complete(f, d);
         else if (!f->local_job)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_RECONCILE, f->phase, NULL);
         return;
