@@ -450,6 +450,216 @@ test_cert_reload(void **state)
     vmig_proxy_free(src);
 }
 
+/* ---- stream integrity: content, not byte counts ----
+ * QEMU has no checksum on page payloads, so a relay that loses, repeats or swaps bytes while
+ * keeping the length right yields a guest with corrupted memory and a "successful" migration.
+ * Each 4 KiB block of a test stream carries its block number and pseudo-random bytes derived
+ * from (seed, block), so the reader can check every byte where it lands. */
+#define STREAM_BLOCK 4096
+
+typedef struct {
+    int fd;
+    guint64 seed;
+    size_t size;       /* bytes to write, or bytes expected */
+    gboolean slow;     /* reader: small bursty reads with pauses (a busy QEMU) */
+    size_t got;        /* reader: bytes read until EOF */
+    size_t bad_blocks; /* reader: blocks with at least one wrong byte */
+    gint64 first_bad;  /* reader: stream offset of the first wrong byte, -1: none */
+    int err;
+    gint done;
+} StreamEnd;
+
+static void
+stream_block(guint64 seed, guint64 block, guint8 out[STREAM_BLOCK])
+{
+    guint64 x = (seed ^ (block * 0x9e3779b97f4a7c15ULL)) | 1;
+    memcpy(out, &block, sizeof block);
+    for (size_t i = 8; i < STREAM_BLOCK; i += 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        memcpy(out + i, &x, 8);
+    }
+}
+
+/* Fast writer: random chunk sizes (1 byte .. 256 KiB), blocking socket, then SHUT_WR. */
+static gpointer
+stream_writer_thread(gpointer data)
+{
+    StreamEnd *e = data;
+    GRand *r = g_rand_new_with_seed((guint32)e->seed);
+    size_t chunk_max = 256 * 1024;
+    guint8 *buf = g_malloc(chunk_max + STREAM_BLOCK);
+    size_t off = 0;
+    while (off < e->size) {
+        size_t want = (size_t)g_rand_int_range(r, 1, (gint32)chunk_max + 1);
+        want = MIN(want, e->size - off); /* MIN evaluates its arguments twice */
+        /* Fill [off, off+want) from the blocks it spans. */
+        size_t b0 = off / STREAM_BLOCK, skip = off % STREAM_BLOCK, filled = 0;
+        for (size_t b = b0; filled < want; b++) {
+            guint8 blk[STREAM_BLOCK];
+            stream_block(e->seed, b, blk);
+            size_t from = b == b0 ? skip : 0;
+            size_t n = MIN(STREAM_BLOCK - from, want - filled);
+            memcpy(buf + filled, blk + from, n);
+            filled += n;
+        }
+        if (test_write_all(e->fd, buf, want) != want) {
+            e->err = errno ? errno : EIO;
+            break;
+        }
+        off += want;
+    }
+    shutdown(e->fd, SHUT_WR);
+    g_free(buf);
+    g_rand_free(r);
+    g_atomic_int_set(&e->done, 1);
+    return NULL;
+}
+
+/* Reader that checks every byte; slow mode reads 1 byte .. 64 KiB and pauses now and then so
+ * the proxy's writes to it hit EAGAIN and partial writes. */
+static gpointer
+stream_reader_thread(gpointer data)
+{
+    StreamEnd *e = data;
+    GRand *r = g_rand_new_with_seed((guint32)(e->seed >> 7));
+    guint8 *buf = g_malloc(256 * 1024);
+    guint8 blk[STREAM_BLOCK];
+    guint64 cur = G_MAXUINT64;
+    guint64 last_bad = G_MAXUINT64;
+    e->first_bad = -1;
+    for (;;) {
+        size_t want = e->slow ? (size_t)g_rand_int_range(r, 1, 64 * 1024 + 1) : 256 * 1024;
+        ssize_t n = read(e->fd, buf, want);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            e->err = errno;
+            break;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            size_t pos = e->got + i;
+            guint64 b = pos / STREAM_BLOCK;
+            if (b != cur) {
+                stream_block(e->seed, b, blk);
+                cur = b;
+            }
+            if (buf[i] != blk[pos % STREAM_BLOCK]) {
+                if (e->first_bad < 0)
+                    e->first_bad = (gint64)pos;
+                if (b != last_bad)
+                    e->bad_blocks++;
+                last_bad = b;
+            }
+        }
+        e->got += n;
+        if (e->slow && g_rand_int_range(r, 0, 8) == 0)
+            g_usleep(g_rand_int_range(r, 100, 2000));
+    }
+    g_free(buf);
+    g_rand_free(r);
+    g_atomic_int_set(&e->done, 1);
+    return NULL;
+}
+
+static void
+stream_set_bufs(int fd, int bytes)
+{
+    if (bytes > 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    }
+}
+
+typedef struct {
+    StreamEnd *ends[5];
+} StreamWait;
+
+static gboolean
+streams_done(gpointer data)
+{
+    StreamWait *w = data;
+    for (int i = 0; w->ends[i]; i++) {
+        if (!g_atomic_int_get(&w->ends[i]->done))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+stream_assert_intact(const char *what, const StreamEnd *e)
+{
+    if (e->err || e->got != e->size || e->bad_blocks)
+        fail_msg("%s: read %zu of %zu bytes, %zu corrupted 4 KiB blocks, first wrong byte at "
+                 "offset %" G_GINT64_FORMAT ", errno %d",
+                 what, e->got, e->size, e->bad_blocks, e->first_bad, e->err);
+}
+
+/* One connection through a TLS source+target proxy pair, both directions at once: a fast
+ * writer against a slow, bursty reader on the far unix side (the proxy's unix writes hit
+ * EAGAIN while its TLS leg keeps delivering), optionally with tiny socket buffers on the unix
+ * ends for partial writes. Every byte is checked. */
+static void
+stream_through_tls(Tls *t, size_t fwd, size_t rev, int sockbuf)
+{
+    VmigProxy *src = make_proxy("ca1", "node-a", "ca1", t);
+    g_autofree char *path = start_source(t, src, TEST_UID, t->ports);
+    int c = test_unix_connect(path);
+    assert_true(c >= 0);
+    stream_set_bufs(c, sockbuf);
+    assert_true(test_run_until(pod_pending, t, 5000));
+    int pod = accept4(t->pod_fd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(pod >= 0);
+    stream_set_bufs(pod, sockbuf);
+
+    StreamEnd qemu_out = {.fd = c, .seed = 0x5eed0001, .size = fwd};
+    StreamEnd pod_in = {.fd = pod, .seed = 0x5eed0001, .size = fwd, .slow = TRUE};
+    StreamEnd pod_out = {.fd = pod, .seed = 0x5eed0002, .size = rev};
+    StreamEnd qemu_in = {.fd = c, .seed = 0x5eed0002, .size = rev, .slow = TRUE};
+    GThread *th[4] = {
+        g_thread_new("qemu-out", stream_writer_thread, &qemu_out),
+        g_thread_new("pod-in", stream_reader_thread, &pod_in),
+        g_thread_new("pod-out", stream_writer_thread, &pod_out),
+        g_thread_new("qemu-in", stream_reader_thread, &qemu_in),
+    };
+    StreamWait w = {{&qemu_out, &pod_in, &pod_out, &qemu_in, NULL}};
+    gboolean finished = test_run_until(streams_done, &w, 120000);
+    if (!finished) {
+        /* Unblock the threads before failing so the test does not hang. */
+        shutdown(c, SHUT_RDWR);
+        shutdown(pod, SHUT_RDWR);
+    }
+    for (int i = 0; i < 4; i++)
+        g_thread_join(th[i]);
+    close(c);
+    close(pod);
+    test_run_for(20);
+    vmig_proxy_free(src);
+    assert_true(finished);
+    assert_int_equal(qemu_out.err, 0);
+    assert_int_equal(pod_out.err, 0);
+    stream_assert_intact("source -> target", &pod_in);
+    stream_assert_intact("target -> source", &qemu_in);
+    assert_int_equal(test_logs_count(NULL), 0);
+}
+
+/* The migration stream's shape: a lot forward, a little back, default buffers. */
+static void
+test_stream_integrity(void **state)
+{
+    stream_through_tls(*state, 256u << 20, 16u << 20, 0);
+}
+
+/* Both directions heavy, tiny unix socket buffers: partial writes everywhere. */
+static void
+test_stream_integrity_small_buffers(void **state)
+{
+    stream_through_tls(*state, 64u << 20, 64u << 20, 4096);
+}
+
 /* Run B: disableTLS warns at start and per migration; only the expected address passes. */
 static void
 test_disable_tls_run_b(void **state)
@@ -490,6 +700,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_tls_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cert_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disable_tls_run_b, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_integrity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_integrity_small_buffers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
