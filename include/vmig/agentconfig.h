@@ -68,6 +68,9 @@ typedef struct {
     guint status_interval_ms;      /* progress written to status at most this often */
     guint abort_wait_ms;           /* bounded wait after virDomainAbortJob */
 
+    /* limits */
+    guint inbound_migrations; /* migrations this node receives at once (inbound slots) */
+
     /* serving */
     char *http_address; /* /healthz, /readyz, /metrics; "" = off */
 

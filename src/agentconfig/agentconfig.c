@@ -12,7 +12,8 @@ G_DEFINE_QUARK(vmig - agentconfig - error - quark, vmig_agentconfig_error)
 typedef enum {
     OPT_STRING,
     OPT_BOOL,
-    OPT_MS, /* a whole number of milliseconds */
+    OPT_MS,    /* a whole number of milliseconds */
+    OPT_COUNT, /* a whole number of things, 1..1000 */
 } OptType;
 
 typedef struct {
@@ -66,6 +67,8 @@ static const OptSpec vmig_agentconfig_options[] = {
      "progress is written to the objects at most this often"},
     {"abort-wait-ms", OPT_MS, "30000", NULL, F(abort_wait_ms), "MS",
      "bounded wait for an aborted libvirt job to end"},
+    {"inbound-migrations", OPT_COUNT, "2", NULL, F(inbound_migrations), "N",
+     "migrations this node receives at once (its inbound slot Leases)"},
     {"http-address", OPT_STRING, "", NULL, F(http_address), "HOST:PORT",
      "serve /healthz, /readyz and /metrics here (empty: off)"},
     {"log-format", OPT_STRING, "text", NULL, F(log_format), "text|json", "log line format"},
@@ -150,6 +153,19 @@ vmig_agentconfig_set(VmigAgentConfig *cfg, const OptSpec *o, const char *value,
                         "and %u",
                         o->name, vmig_agentconfig_source_name(src), where ? " " : "",
                         where ? where : "", value, G_MAXUINT32 / 2);
+            return FALSE;
+        }
+        *(guint *)field = (guint)v;
+        return TRUE;
+    }
+    case OPT_COUNT: {
+        guint64 v = 0;
+        g_autoptr(GError) perr = NULL;
+        if (!g_ascii_string_to_unsigned(value, 10, 1, 1000, &v, &perr)) {
+            g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
+                        "--%s (%s%s%s): '%s' is not a whole number between 1 and 1000", o->name,
+                        vmig_agentconfig_source_name(src), where ? " " : "", where ? where : "",
+                        value);
             return FALSE;
         }
         *(guint *)field = (guint)v;
@@ -380,6 +396,7 @@ vmig_agentconfig_to_keyfile(const VmigAgentConfig *cfg)
                                    *(const gboolean *)field ? "true" : "false");
             break;
         case OPT_MS:
+        case OPT_COUNT:
             g_string_append_printf(out, "%s=%u\n", o->name, *(const guint *)field);
             break;
         }

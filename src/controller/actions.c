@@ -1263,6 +1263,7 @@ static void
 ctl_release(CtlJob *job, gboolean drop_finalizer)
 {
     vmig_ctl_job_release_local(job);
+    vmig_ctl_slots_kick(job->ctl);
     if (!drop_finalizer) {
         vmig_ctl_enqueue(job->ctl, job->key);
         return;
@@ -1323,7 +1324,8 @@ vmig_ctl_perform(CtlJob *job, const VmigMigrationDecision *d, VmigModelVmim *vmi
             ctl_run_thread(job, ctl_work_new(job, vmi), ctl_probe_thread, ctl_probe_done);
         } else if (d->role == VMIG_MIGRATION_ROLE_SOURCE) {
             ctl_event(job, vmim->node, FALSE, "MigrationPending", d->reason);
-            vmig_ctl_job_retry(job, 5000); /* limits free up without an event on this VMIM */
+            /* limits free up without an event on this VMIM: retry after the jittered backoff */
+            vmig_ctl_job_retry(job, vmig_ctl_slots_retry_ms(job));
         }
         return;
     case VMIG_MIGRATION_ACTION_FAIL:

@@ -8,6 +8,7 @@
 #include "vmig/migration.h"
 #include "vmig/model.h"
 #include "vmig/proxy.h"
+#include "vmig/slots.h"
 #include "vmig/virt.h"
 
 #include "edit.h"
@@ -85,6 +86,15 @@ struct _CtlJob {
     gboolean block_migration; /* the NBD channel is served */
     gboolean domain_here;
     gboolean probing;
+
+    /* slots.c: the limits' slot Leases this VMIM holds (index + 1; 0 = none) */
+    guint slot_cluster;
+    guint slot_outbound;
+    guint slot_inbound;
+    char *slot_inbound_node;
+    guint slot_attempts;     /* waits so far, for the backoff */
+    gint64 slot_retry_at_ms; /* no new attempt before (wall ms) */
+    char *slot_reason;       /* the last wait reason */
 };
 
 struct _VmigController {
@@ -107,12 +117,14 @@ struct _VmigController {
     gpointer shutdown_data;
     guint shutdown_timer;
     guint shutdown_deadline;
-    guint drain_idle;             /* a drain pass is queued */
-    guint drain_wake;             /* backoff timer */
-    gboolean drain_busy;          /* a drain pass's writes are in flight */
-    GHashTable *drain_created;    /* "ns/vmi" -> creation time (ms), until the informer shows it */
-    VmigMetrics *metrics; /* (nullable): fed by metrics.c */
-    guint metrics_timer;  /* pending recount of the VMIM-derived gauges */
+    guint drain_idle;          /* a drain pass is queued */
+    guint drain_wake;          /* backoff timer */
+    gboolean drain_busy;       /* a drain pass's writes are in flight */
+    GHashTable *drain_created; /* "ns/vmi" -> creation time (ms), until the informer shows it */
+    VmigMetrics *metrics;      /* (nullable): fed by metrics.c */
+    guint metrics_timer;       /* pending recount of the VMIM-derived gauges */
+    guint slots_timer;         /* slots.c: renew/release pass */
+    guint slots_kick;          /* slots.c: an early pass after a migration ended */
 };
 
 /* controller.c */
@@ -177,6 +189,25 @@ void vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel, 
 void vmig_ctl_metrics_api_error(VmigController *ctl, const char *resource); /* write failed */
 void vmig_ctl_metrics_dirty(VmigController *ctl);                           /* VMIM cache changed */
 void vmig_ctl_metrics_stop(VmigController *ctl);
+
+/* slots.c: the migration limits as slot Leases (vmig/slots.h) */
+typedef enum {
+    CTL_SLOTS_OK,   /* the slots the action needs are held: go on */
+    CTL_SLOTS_BUSY, /* an acquisition started (job busy); its end re-queues the key */
+    CTL_SLOTS_WAIT, /* a limit is full: *reason says which; retry after the backoff */
+} CtlSlotsGate;
+/* Before CLAIM (cluster + outbound slots) and SCHEDULE (@target's inbound slot); OK for any
+ * other action. @reason (transfer none) lives until the next call. */
+CtlSlotsGate vmig_ctl_slots_gate(CtlJob *job, VmigMigrationAction action, const char *target,
+                                 const char **reason);
+/* The delay before the job's next slot attempt, ms (its jittered backoff). */
+guint vmig_ctl_slots_retry_ms(CtlJob *job);
+/* A migration ended: release its slots soon (the periodic pass would within 5 s). */
+void vmig_ctl_slots_kick(VmigController *ctl);
+void vmig_ctl_slots_start(VmigController *ctl);
+void vmig_ctl_slots_stop(VmigController *ctl);
+/* Slots of @kind on @node (NULL for the cluster) held right now, from the Lease cache. */
+guint vmig_ctl_slots_count(VmigController *ctl, VmigSlotsKind kind, const char *node);
 
 /* heartbeat.c */
 void vmig_ctl_heartbeat_start(VmigController *ctl);

@@ -70,6 +70,8 @@ ctl_job_free(gpointer data)
     g_free(job->last_reason);
     g_free(job->job_reason);
     g_free(job->chosen_target);
+    g_free(job->slot_inbound_node);
+    g_free(job->slot_reason);
     g_free(job->source_node);
     g_free(job->target_node);
     g_free(job->key);
@@ -468,21 +470,7 @@ ctl_source_facts(VmigController *ctl, CtlJob *job, VmigModelVmim *vmim, VmigMode
             g_ptr_array_add(hold, reason);
         f->not_migratable = reason;
 
-        CtlCounts counts;
-        ctl_counts(ctl, &counts, job->key);
-        guint per_cluster = 5, per_node = 2;
-        vmig_ctl_limits(ctl, &per_cluster, &per_node);
-        f->slot_free = counts.cluster < per_cluster && counts.outbound_here < per_node;
-        if (!f->slot_free) {
-            char *r =
-                counts.outbound_here >= per_node
-                    ? g_strdup_printf("waiting: outbound limit %u/%u on %s", counts.outbound_here,
-                                      per_node, ctl->cfg->node_name)
-                    : g_strdup_printf("waiting: cluster limit %u/%u", counts.cluster, per_cluster);
-            g_ptr_array_add(hold, r);
-            f->slot_wait_reason = r;
-        }
-        g_hash_table_unref(counts.inbound);
+        /* the limits: slot Leases, taken only when the decision is CLAIM (slots.c) */
     }
     if (f->phase == VMIG_MODEL_MIGRATION_PHASE_SCHEDULING) {
         char *why = NULL;
@@ -548,6 +536,43 @@ ctl_log_decision(CtlJob *job, const VmigMigrationDecision *d)
     job->last_action = d->action;
     g_free(job->last_reason);
     job->last_reason = g_strdup(d->reason);
+}
+
+/* The limits hold under races (slots.c): CLAIM needs a cluster and an outbound slot,
+ * SCHEDULE the target's inbound slot. Returns FALSE when the decision must not be
+ * performed now (an acquisition is in flight, or SCHEDULE waits for an inbound slot). */
+static gboolean
+ctl_slots_gate(CtlJob *job, VmigMigrationFacts *f, VmigMigrationDecision *d, JsonNode *vmim)
+{
+    const char *why = NULL;
+    switch (vmig_ctl_slots_gate(job, d->action, job->chosen_target, &why)) {
+    case CTL_SLOTS_OK:
+        return TRUE;
+    case CTL_SLOTS_BUSY:
+        vmig_migration_decision_clear(d);
+        return FALSE;
+    case CTL_SLOTS_WAIT:
+        break;
+    }
+    if (d->action == VMIG_MIGRATION_ACTION_CLAIM) {
+        /* Pending -> WAIT with the reason (event, retry after the backoff) */
+        vmig_migration_decision_clear(d);
+        f->slot_free = FALSE;
+        f->slot_wait_reason = why;
+        vmig_migration_decide(f, d);
+        return TRUE;
+    }
+    /* SCHEDULE: stay Scheduling (holding the cluster and outbound slots) and retry */
+    vmig_migration_decision_clear(d);
+    if (g_strcmp0(why, job->last_reason) != 0) {
+        g_message("VMIM %s: %s", job->key, why);
+        vmig_kube_recorder_event(job->ctl->recorder, vmim, FALSE, "MigrationPending", why, NULL,
+                                 NULL);
+        g_free(job->last_reason);
+        job->last_reason = g_strdup(why);
+    }
+    vmig_ctl_job_retry(job, vmig_ctl_slots_retry_ms(job));
+    return FALSE;
 }
 
 static void
@@ -652,6 +677,8 @@ ctl_reconcile(VmigController *ctl, const char *key)
         g_strcmp0(vmi->node_name, ctl->cfg->node_name) == 0)
         ctl_source_facts(ctl, job, vmim, vmi, &f, hold);
     vmig_migration_decide(&f, &d);
+    if (!ctl_slots_gate(job, &f, &d, vmim_node))
+        return;
     ctl_log_decision(job, &d);
     ctl_job_schedule_wake(job, d.wake_at_ms);
     if (d.action != VMIG_MIGRATION_ACTION_NONE)
@@ -751,6 +778,7 @@ vmig_controller_start(VmigController *ctl)
     for (guint i = 0; i < CTL_N_INF; i++)
         vmig_kube_informer_start(ctl->inf[i]);
     vmig_ctl_heartbeat_start(ctl);
+    vmig_ctl_slots_start(ctl);
     g_message("vmigrated controller started on node %s", ctl->cfg->node_name);
 }
 
@@ -817,6 +845,7 @@ vmig_controller_free(VmigController *ctl)
     if (!ctl)
         return;
     vmig_ctl_heartbeat_stop(ctl);
+    vmig_ctl_slots_stop(ctl);
     vmig_ctl_drain_stop(ctl);
     vmig_ctl_metrics_stop(ctl);
     if (ctl->queue_idle)

@@ -167,10 +167,14 @@ ctl_metrics_recount(VmigController *ctl)
     ctl_metrics_set(ctl, VMIG_METRICS_IN_PENDING, NULL, pending);
     ctl_metrics_set(ctl, VMIG_METRICS_IN_SCHEDULING, NULL, scheduling);
     ctl_metrics_set(ctl, VMIG_METRICS_IN_RUNNING, NULL, running);
-    /* TODO(limits): once slots are Leases, count the Leases this node holds instead */
+    /* the slot Leases of this node that are held (slots.c), not the VMIMs counted above:
+     * the Leases are what the limits enforce */
+    (void)outbound;
+    (void)inbound;
     ctl_metrics_set(ctl, VMIG_METRICS_SLOTS_HELD, (const char *const[]){"outbound", NULL},
-                    outbound);
-    ctl_metrics_set(ctl, VMIG_METRICS_SLOTS_HELD, (const char *const[]){"inbound", NULL}, inbound);
+                    vmig_ctl_slots_count(ctl, VMIG_SLOTS_KIND_OUTBOUND, me));
+    ctl_metrics_set(ctl, VMIG_METRICS_SLOTS_HELD, (const char *const[]){"inbound", NULL},
+                    vmig_ctl_slots_count(ctl, VMIG_SLOTS_KIND_INBOUND, me));
 }
 
 static gboolean
