@@ -56,8 +56,12 @@ sampler() {
         sleep 0.1
     done
 }
+# two samplers 100 ms apart: one kubectl call takes longer than the sampling period
 sampler &
 SAMPLER=$!
+sleep 0.1
+sampler &
+SAMPLER="$SAMPLER $!"
 trap 'kill $SAMPLER 2>/dev/null || true' EXIT
 
 t0=$(e2e_now_ms)
@@ -75,6 +79,7 @@ sleep 0.3
 kill $SAMPLER 2>/dev/null || true
 wait $SAMPLER 2>/dev/null || true
 trap - EXIT
+grep -h "waiting: .* limit" "$E2E_ROOT"/logs/vmigrated-*.log | sed -E 's/.*(VMIM [^:]*: waiting[^(]*).*/\1/' | sort | uniq -c >&2 || true
 
 n=$(wc -l <"$samples")
 ((n >= 20)) || e2e_die "only $n samples"
@@ -94,9 +99,13 @@ grep -q 'out:node-b=1' "$samples" || e2e_die "node-b never migrated"
 max=$(sed -E 's/^cluster=([0-9]+).*/\1/' "$samples" | sort -n | tail -n 1)
 for v in $VMS_A; do [[ $(vmi_node ns1 "$v") == node-b ]] || e2e_die "$v not on node-b"; done
 for v in $VMS_B; do [[ $(vmi_node ns1 "$v") == node-a ]] || e2e_die "$v not on node-a"; done
-# a held-back migration said why
-kctl get events -n ns1 -o 'jsonpath={range .items[*]}{.reason}:{.message}{"\n"}{end}' |
-    grep -q "MigrationPending:waiting: .* limit" || { kctl get events -n ns1 -o "jsonpath={range .items[*]}{.reason}:{.message}{\"\\n\"}{end}" >&2; grep -h "waiting\|slot" "$E2E_ROOT"/logs/vmigrated-*.log | head -n 20 >&2; e2e_die "no waiting: ... limit event"; }
+# a held-back migration said why (captured first: grep -q closing the pipe early would
+# fail the pipeline under pipefail)
+events=$(kctl get events -n ns1 -o 'jsonpath={range .items[*]}{.reason}:{.message}{"\n"}{end}')
+grep -q "MigrationPending:waiting: .* limit" <<<"$events" || {
+    grep -h "waiting\|slot" "$E2E_ROOT"/logs/vmigrated-*.log | head -n 20 >&2
+    e2e_die "no 'waiting: ... limit' event; events: $events"
+}
 # all slots returned: no slot Lease has a holder (the release follows the final phase)
 e2e_wait_for 20 "every slot Lease released" bash -c "[[ \$(ip netns exec $(cp_netns) kubectl --kubeconfig $E2E_KUBECONFIG get lease -n vmigrated -o json | jq '[.items[] | select(.metadata.name | startswith(\"vmigrated-slot-\")) | select((.spec.holderIdentity // \"\") != \"\")] | length') == 0 ]]" ||
     e2e_die "slot Leases still held: $(kctl get lease -n vmigrated -o 'jsonpath={range .items[*]}{.metadata.name}={.spec.holderIdentity} {end}')"
