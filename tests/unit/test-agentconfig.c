@@ -38,6 +38,7 @@ test_defaults_and_downward_api(void **state)
     assert_null(c->kubeconfig);
     assert_int_equal(c->target_ready_timeout_ms, 150000);
     assert_int_equal(c->job_poll_interval_ms, 500);
+    assert_int_equal(c->inbound_migrations, 2);
     assert_string_equal(c->domain_name, "{namespace}_{name}");
     assert_false(c->disable_tls);
 }
@@ -54,7 +55,9 @@ test_precedence_flag_env_file(void **state)
                                     "status-interval-ms=2000\nlog-format=json\n",
                                     -1, NULL));
     g_autofree char *cfgarg = g_strdup_printf("--config=%s", path);
-    const char *args[] = {cfgarg, "--job-poll-interval-ms", "250", "--disable-tls", NULL};
+    const char *args[] = {
+        cfgarg, "--job-poll-interval-ms", "250", "--disable-tls", "--inbound-migrations", "3",
+        NULL};
     const char *env[] = {"NODE_NAME=node-down", "VMIGRATED_STATUS_INTERVAL_MS=1500", NULL};
     g_autoptr(GError) err = NULL;
     g_autoptr(VmigAgentConfig) c = load(args, env, &err);
@@ -67,6 +70,8 @@ test_precedence_flag_env_file(void **state)
     assert_true(c->disable_tls);
     g_autofree char *kf = vmig_agentconfig_to_keyfile(c);
     assert_non_null(strstr(kf, "job-poll-interval-ms=250\n"));
+    assert_int_equal(c->inbound_migrations, 3);
+    assert_non_null(strstr(kf, "inbound-migrations=3\n"));
     g_unlink(path);
 }
 
@@ -107,6 +112,14 @@ test_bad_values_name_the_option(void **state)
          {NULL},
          VMIG_AGENTCONFIG_ERROR_INVALID,
          "--libvirt-socket"},
+        {{"--node-name", "a", "--inbound-migrations", "0"},
+         {NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "--inbound-migrations (command line): '0' is not a whole number between 1 and 1000"},
+        {{"--node-name", "a", NULL},
+         {"VMIGRATED_INBOUND_MIGRATIONS=1001", NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "environment VMIGRATED_INBOUND_MIGRATIONS"},
         {{"--node-name", "a", "--bogus"}, {NULL}, VMIG_AGENTCONFIG_ERROR_USAGE, "--bogus"},
         {{"--node-name", "a", "stray"}, {NULL}, VMIG_AGENTCONFIG_ERROR_USAGE, "stray"},
     };
