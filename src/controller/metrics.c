@@ -119,7 +119,7 @@ static void
 ctl_metrics_recount(VmigController *ctl)
 {
     const char *me = ctl->cfg->node_name;
-    guint unset = 0, pending = 0, scheduling = 0, running = 0, outbound = 0, inbound = 0;
+    guint unset = 0, pending = 0, scheduling = 0, running = 0;
     vmig_metrics_clear(ctl->metrics, VMIG_METRICS_SUCCEEDED);
     vmig_metrics_clear(ctl->metrics, VMIG_METRICS_FAILED);
     g_autoptr(GPtrArray) keys = vmig_kube_informer_keys(ctl->inf[CTL_INF_VMIM]);
@@ -131,16 +131,9 @@ ctl_metrics_recount(VmigController *ctl)
         g_autoptr(VmigModelVmim) m = n ? vmig_model_vmim_from_json(n, NULL) : NULL;
         if (!m)
             continue;
-        const VmigModelMigrationState *st = m->migration_state;
-        gboolean live = m->phase >= VMIG_MODEL_MIGRATION_PHASE_SCHEDULING &&
-                        !vmig_model_migration_phase_is_final(m->phase);
-        if (live && st && g_strcmp0(st->target_node, me) == 0)
-            inbound++;
         g_autofree char *source = ctl_metrics_source_node(ctl, m);
         if (g_strcmp0(source, me) != 0)
             continue;
-        if (live)
-            outbound++;
         const char *const labels[] = {m->vmi_name, m->meta.name, m->meta.namespace, NULL};
         switch (m->phase) {
         case VMIG_MODEL_MIGRATION_PHASE_UNSET:
@@ -169,8 +162,6 @@ ctl_metrics_recount(VmigController *ctl)
     ctl_metrics_set(ctl, VMIG_METRICS_IN_RUNNING, NULL, running);
     /* the slot Leases of this node that are held (slots.c), not the VMIMs counted above:
      * the Leases are what the limits enforce */
-    (void)outbound;
-    (void)inbound;
     ctl_metrics_set(ctl, VMIG_METRICS_SLOTS_HELD, (const char *const[]){"outbound", NULL},
                     vmig_ctl_slots_count(ctl, VMIG_SLOTS_KIND_OUTBOUND, me));
     ctl_metrics_set(ctl, VMIG_METRICS_SLOTS_HELD, (const char *const[]){"inbound", NULL},
