@@ -216,6 +216,19 @@ vmig_agentconfig_validate(VmigAgentConfig *cfg, GError **error)
                     cfg->migration_address);
         return FALSE;
     }
+    if (cfg->http_address && *cfg->http_address) {
+        /* HOST:PORT, [V6]:PORT or :PORT, port 0-65535 (0: kernel-chosen) */
+        const char *colon = strrchr(cfg->http_address, ':');
+        guint64 port = 0;
+        gboolean bracket_ok = cfg->http_address[0] != '[' || (colon && colon[-1] == ']');
+        if (!colon || !bracket_ok ||
+            !g_ascii_string_to_unsigned(colon + 1, 10, 0, 65535, &port, NULL)) {
+            g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
+                        "--http-address: '%s' is not HOST:PORT, [IPV6]:PORT or :PORT",
+                        cfg->http_address);
+            return FALSE;
+        }
+    }
     if (!g_path_is_absolute(cfg->pod_share_path)) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
                     "--pod-share-path: '%s' is not an absolute path", cfg->pod_share_path);
@@ -319,6 +332,12 @@ vmig_agentconfig_load(int *argc, char ***argv, char **envp, GError **error)
         if (!g_key_file_load_from_file(kf, config_file, G_KEY_FILE_NONE, &kerr)) {
             g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_FILE,
                         "--config %s: %s", config_file, kerr->message);
+            return NULL;
+        }
+        if (!g_key_file_has_group(kf, "vmigrated")) {
+            g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_FILE,
+                        "--config %s: no group [vmigrated] (the options go under that group)",
+                        config_file);
             return NULL;
         }
         g_auto(GStrv) keys = g_key_file_get_keys(kf, "vmigrated", NULL, NULL);

@@ -1,5 +1,6 @@
 /* vmigratectl - command-line companion of vmigrated: dispatch to a subcommand. */
 #include <glib.h>
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,7 @@ vmig_ctl_usage(FILE *out)
 int
 main(int argc, char **argv)
 {
+    setlocale(LC_ALL, ""); /* GLib's messages (quotes, file names) in the user's charset */
     vmig_log_setup(VMIG_LOG_FORMAT_TEXT, g_getenv("VMIG_DEBUG") != NULL);
     if (argc < 2) {
         vmig_ctl_usage(stderr);

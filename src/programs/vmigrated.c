@@ -3,6 +3,7 @@
 
 #include <glib-unix.h>
 #include <glib.h>
+#include <locale.h>
 #include <stdio.h>
 
 #include "vmig/agentconfig.h"
@@ -86,6 +87,7 @@ daemon_on_signal(gpointer data)
 int
 main(int argc, char **argv)
 {
+    setlocale(LC_ALL, ""); /* GLib's messages (quotes, file names) in the user's charset */
     /* GLib 2.74's slice allocator never returns freed JSON nodes to the system: an informer
      * relist of 1,000 VMIs left 38 MiB in use instead of 10. Must precede any allocation. */
     g_setenv("G_SLICE", "always-malloc", FALSE);

@@ -121,6 +121,14 @@ test_bad_values_name_the_option(void **state)
          VMIG_AGENTCONFIG_ERROR_INVALID,
          "environment VMIGRATED_INBOUND_MIGRATIONS"},
         {{"--node-name", "a", "--bogus"}, {NULL}, VMIG_AGENTCONFIG_ERROR_USAGE, "--bogus"},
+        {{"--node-name", "a", "--http-address", "foo"},
+         {NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "--http-address: 'foo'"},
+        {{"--node-name", "a", "--http-address", "[::1:80"},
+         {NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "--http-address"},
         {{"--node-name", "a", "stray"}, {NULL}, VMIG_AGENTCONFIG_ERROR_USAGE, "stray"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {

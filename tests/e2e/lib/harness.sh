@@ -38,7 +38,12 @@ e2e_diagnose() {
 _e2e_on_exit() {
     local rc=$?
     trap - EXIT INT TERM
-    ((rc == 0 || rc == 77)) || e2e_diagnose
+    if ((rc == 130 || rc == 143)); then
+        echo >&2
+        e2e_log "interrupted; cleaning up"
+    elif ((rc != 0 && rc != 77)); then
+        e2e_diagnose
+    fi
     e2e_cleanup
     exit "$rc"
 }
