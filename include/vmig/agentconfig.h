@@ -51,7 +51,8 @@ typedef struct {
     char *tls_cert;          /* PEM files of the mounted Secret */
     char *tls_key;
     char *tls_ca;
-    gboolean disable_tls; /* local override; KubeVirt's migrations.disableTLS also applies */
+    gboolean disable_tls; /* plain TCP between nodes; governs the proxy (KubeVirt's
+                             migrations.disableTLS is not read: set this flag on every node) */
 
     /* locating a VMI's pod on this node */
     char *pod_share_dir;  /* host path of the pod's virtShareDir, template */

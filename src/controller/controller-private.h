@@ -134,6 +134,8 @@ void vmig_ctl_job_retry(CtlJob *job, guint delay_ms);
 /* The job's action is over (busy = FALSE); a key queued meanwhile is reconciled now. */
 void vmig_ctl_job_idle(CtlJob *job);
 gint64 vmig_ctl_wall_ms(void);
+/* An RFC 3339 time (metav1.Time) in ms since the epoch; 0 for NULL or unparsable. */
+gint64 vmig_ctl_parse_time_ms(const char *s);
 char *vmig_ctl_node_address(VmigController *ctl, const char *node);
 gboolean vmig_ctl_node_ready(VmigController *ctl, const char *node, gint64 now_ms);
 gboolean vmig_ctl_holder_live(const char *namespace_, const char *uid, gpointer ctl);
@@ -165,7 +167,6 @@ typedef struct {
     gboolean allow_postcopy;
     guint completion_timeout_per_gib_s;
     guint progress_timeout_s;
-    gboolean disable_tls;
 } CtlEffective;
 void vmig_ctl_effective(VmigController *ctl, VmigModelVmi *vmi, CtlEffective *out);
 /* Recompute and write the LiveMigratable condition of a VMI on this node (when changed). */

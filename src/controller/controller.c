@@ -367,18 +367,12 @@ vmig_ctl_node_address(VmigController *ctl, const char *node)
     return NULL;
 }
 
-/* Counts of unfinished migrations by source and target node, from the VMIM cache. */
-typedef struct {
-    guint cluster;
-    guint outbound_here;
-    GHashTable *inbound; /* node -> count */
-} CtlCounts;
-
-static void
-ctl_counts(VmigController *ctl, CtlCounts *out, const char *exclude_key)
+/* Unfinished migrations per target node (the ranking of target choice), from the VMIM cache.
+ * The limits themselves are held with Lease slots (slots.c). Returns (transfer full). */
+static GHashTable *
+ctl_inbound_counts(VmigController *ctl, const char *exclude_key)
 {
-    out->cluster = out->outbound_here = 0;
-    out->inbound = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    GHashTable *inbound = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GPtrArray) keys = vmig_kube_informer_keys(ctl->inf[CTL_INF_VMIM]);
     for (guint i = 0; i < keys->len; i++) {
         if (g_strcmp0(keys->pdata[i], exclude_key) == 0)
@@ -391,15 +385,13 @@ ctl_counts(VmigController *ctl, CtlCounts *out, const char *exclude_key)
         if (!m || m->phase < VMIG_MODEL_MIGRATION_PHASE_SCHEDULING ||
             vmig_model_migration_phase_is_final(m->phase))
             continue;
-        out->cluster++;
         const VmigModelMigrationState *st = m->migration_state;
-        if (st && g_strcmp0(st->source_node, ctl->cfg->node_name) == 0)
-            out->outbound_here++;
         if (st && st->target_node) {
-            guint c = GPOINTER_TO_UINT(g_hash_table_lookup(out->inbound, st->target_node));
-            g_hash_table_replace(out->inbound, g_strdup(st->target_node), GUINT_TO_POINTER(c + 1));
+            guint c = GPOINTER_TO_UINT(g_hash_table_lookup(inbound, st->target_node));
+            g_hash_table_replace(inbound, g_strdup(st->target_node), GUINT_TO_POINTER(c + 1));
         }
     }
+    return inbound;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -441,8 +433,8 @@ vmig_ctl_has_finalizer(JsonNode *vmim)
     return FALSE;
 }
 
-static gint64
-ctl_parse_time_ms(const char *s)
+gint64
+vmig_ctl_parse_time_ms(const char *s)
 {
     if (!s)
         return 0;
@@ -489,8 +481,7 @@ char *
 vmig_ctl_choose_target(VmigController *ctl, VmigModelVmi *vmi, GHashTable *added_selector,
                        const char *exclude_key, char **reason)
 {
-    CtlCounts counts;
-    ctl_counts(ctl, &counts, exclude_key);
+    g_autoptr(GHashTable) inbound = ctl_inbound_counts(ctl, exclude_key);
     g_autoptr(GPtrArray) keys = vmig_kube_informer_keys(ctl->inf[CTL_INF_NODE]);
     g_autofree VmigMigrationCandidate *cands = g_new0(VmigMigrationCandidate, keys->len + 1);
     g_autoptr(GPtrArray) views =
@@ -511,7 +502,7 @@ vmig_ctl_choose_target(VmigController *ctl, VmigModelVmi *vmi, GHashTable *added
             .unschedulable = view->unschedulable,
             .draining = vmig_model_node_has_taint(view, taint),
             .labels = view->meta.labels,
-            .inbound = GPOINTER_TO_UINT(g_hash_table_lookup(counts.inbound, view->meta.name)),
+            .inbound = GPOINTER_TO_UINT(g_hash_table_lookup(inbound, view->meta.name)),
         };
     }
     char *why = NULL;
@@ -520,7 +511,6 @@ vmig_ctl_choose_target(VmigController *ctl, VmigModelVmi *vmi, GHashTable *added
     if (why && reason)
         *reason = g_strdup_printf("%s for %s/%s", why, vmi->meta.namespace, vmi->meta.name);
     g_free(why);
-    g_hash_table_unref(counts.inbound);
     return g_strdup(chosen);
 }
 
@@ -627,7 +617,7 @@ ctl_reconcile(VmigController *ctl, const char *key)
     for (guint i = 0; vmim->phase_transitions && i < vmim->phase_transitions->len; i++) {
         const VmigModelPhaseTransition *t = vmim->phase_transitions->pdata[i];
         if (t->phase == vmim->phase)
-            phase_since = ctl_parse_time_ms(t->timestamp);
+            phase_since = vmig_ctl_parse_time_ms(t->timestamp);
     }
     g_autoptr(GPtrArray) hold = g_ptr_array_new_with_free_func(g_free);
     gboolean has_finalizer = vmig_ctl_has_finalizer(vmim_node);
@@ -640,7 +630,7 @@ ctl_reconcile(VmigController *ctl, const char *key)
         .vmim_uid = vmim->meta.uid,
         .phase = ctl_phase(vmim->phase),
         .phase_since_ms = phase_since,
-        .created_ms = ctl_parse_time_ms(vmig_kube_meta_string(vmim_node, "creationTimestamp")),
+        .created_ms = vmig_ctl_parse_time_ms(vmig_kube_meta_string(vmim_node, "creationTimestamp")),
         .deleting = vmim->deleting,
         .has_finalizer = has_finalizer,
         .vmi_key = vmi_key,

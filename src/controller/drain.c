@@ -35,8 +35,7 @@ ctl_drain_end_ms(VmigModelVmim *m)
             m->phase_transitions->pdata[m->phase_transitions->len - 1];
         t = last->timestamp;
     }
-    g_autoptr(GDateTime) dt = t ? g_date_time_new_from_iso8601(t, NULL) : NULL;
-    return dt ? g_date_time_to_unix(dt) * 1000 : 0;
+    return vmig_ctl_parse_time_ms(t);
 }
 
 /* The VMIMs of one VMI (from the controller's index): unfinished ones, and this node's

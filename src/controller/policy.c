@@ -142,7 +142,6 @@ vmig_ctl_effective(VmigController *ctl, VmigModelVmi *vmi, CtlEffective *out)
         .allow_postcopy = c->allow_post_copy,
         .completion_timeout_per_gib_s = (guint)CLAMP(c->completion_timeout_per_gib, 0, G_MAXINT),
         .progress_timeout_s = (guint)CLAMP(c->progress_timeout, 0, G_MAXINT),
-        .disable_tls = c->disable_tls,
     };
 }
 

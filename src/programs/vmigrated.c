@@ -23,7 +23,7 @@ typedef struct {
 } Daemon;
 
 /* The HTTP server is freed from a callback of the loop, i.e. by the thread that owns GLib's
- * default context: libvirt's event thread (vmig_virt_event_loop_start) iterates that context
+ * default context: libvirt's event thread, when a program starts one (vmig_virt_event_loop_start), iterates that context
  * too (libvirt >= 6.2), and after the loop ended it would go on dispatching the server's
  * sources while main() freed them (seen as a crash in libsoup at exit). */
 static void
