@@ -188,9 +188,19 @@ vmig_agentconfig_free(VmigAgentConfig *cfg)
     g_free(cfg);
 }
 
-static gboolean
-vmig_agentconfig_validate(VmigAgentConfig *cfg, GError **error)
+/* "command line", "environment NODE_NAME", "config file /etc/x.conf" or "default": where
+ * the value of option @name came from, for messages of checks that span options. */
+static const char *
+vmig_agentconfig_origin(GHashTable *origins, const char *name)
 {
+    const char *o = g_hash_table_lookup(origins, name);
+    return o ? o : "default";
+}
+
+static gboolean
+vmig_agentconfig_validate(VmigAgentConfig *cfg, GHashTable *origins, GError **error)
+{
+#define ORIGIN(opt) vmig_agentconfig_origin(origins, opt)
     if (!cfg->node_name || !*cfg->node_name) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_MISSING,
                     "--node-name: no value (set the flag, VMIGRATED_NODE_NAME, or NODE_NAME "
@@ -199,21 +209,27 @@ vmig_agentconfig_validate(VmigAgentConfig *cfg, GError **error)
     }
     if (!vmig_model_validate_name(cfg->node_name, "--node-name", NULL)) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                    "--node-name: '%s' is not a DNS-1123 subdomain", cfg->node_name);
+                    "--node-name (%s): '%s' is not a DNS-1123 subdomain", ORIGIN("node-name"),
+                    cfg->node_name);
         return FALSE;
     }
-    if (!vmig_model_validate_namespace(cfg->lease_namespace, "--lease-namespace", error))
+    g_autoptr(GError) nerr = NULL;
+    if (!vmig_model_validate_namespace(cfg->lease_namespace, "--lease-namespace", &nerr)) {
+        g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID, "%s (%s)",
+                    nerr->message, ORIGIN("lease-namespace"));
         return FALSE;
+    }
     if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                    "--log-format: '%s' is not text or json", cfg->log_format);
+                    "--log-format (%s): '%s' is not text or json", ORIGIN("log-format"),
+                    cfg->log_format);
         return FALSE;
     }
     if (cfg->migration_address && *cfg->migration_address &&
         !g_hostname_is_ip_address(cfg->migration_address)) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                    "--migration-address: '%s' is not an IPv4 or IPv6 address",
-                    cfg->migration_address);
+                    "--migration-address (%s): '%s' is not an IPv4 or IPv6 address",
+                    ORIGIN("migration-address"), cfg->migration_address);
         return FALSE;
     }
     if (cfg->http_address && *cfg->http_address) {
@@ -224,14 +240,15 @@ vmig_agentconfig_validate(VmigAgentConfig *cfg, GError **error)
         if (!colon || !bracket_ok ||
             !g_ascii_string_to_unsigned(colon + 1, 10, 0, 65535, &port, NULL)) {
             g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                        "--http-address: '%s' is not HOST:PORT, [IPV6]:PORT or :PORT",
-                        cfg->http_address);
+                        "--http-address (%s): '%s' is not HOST:PORT, [IPV6]:PORT or :PORT",
+                        ORIGIN("http-address"), cfg->http_address);
             return FALSE;
         }
     }
     if (!g_path_is_absolute(cfg->pod_share_path)) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                    "--pod-share-path: '%s' is not an absolute path", cfg->pod_share_path);
+                    "--pod-share-path (%s): '%s' is not an absolute path", ORIGIN("pod-share-path"),
+                    cfg->pod_share_path);
         return FALSE;
     }
     /* Check each template once with sample values so a typo fails at start, not at the
@@ -253,17 +270,19 @@ vmig_agentconfig_validate(VmigAgentConfig *cfg, GError **error)
             vmig_agentconfig_expand(templates[i].tmpl, "ns", "name",
                                     "00000000-0000-4000-8000-000000000000", "node", 1, &terr);
         if (!s) {
-            g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID, "--%s: %s",
-                        templates[i].opt, terr->message);
+            g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
+                        "--%s (%s): %s", templates[i].opt, ORIGIN(templates[i].opt), terr->message);
             return FALSE;
         }
         if (i != 3 && !g_path_is_absolute(s)) {
             g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                        "--%s: '%s' is not an absolute path", templates[i].opt, templates[i].tmpl);
+                        "--%s (%s): '%s' is not an absolute path", templates[i].opt,
+                        ORIGIN(templates[i].opt), templates[i].tmpl);
             return FALSE;
         }
     }
     return TRUE;
+#undef ORIGIN
 }
 
 VmigAgentConfig *
@@ -276,6 +295,7 @@ vmig_agentconfig_load(int *argc, char ***argv, char **envp, GError **error)
     g_autoptr(GHashTable) flags = st.flags;
     g_autofree char *config_file = NULL;
     gboolean print_config = FALSE;
+    g_autoptr(GHashTable) origins = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
 
     /* Flags: every table row becomes a callback option so we know which were given. */
     gsize n = G_N_ELEMENTS(vmig_agentconfig_options);
@@ -380,13 +400,16 @@ vmig_agentconfig_load(int *argc, char ***argv, char **envp, GError **error)
         }
         if (value && !vmig_agentconfig_set(cfg, o, value, src, where, error))
             return NULL;
+        g_hash_table_insert(origins, (gpointer)o->name,
+                            g_strdup_printf("%s%s%s", vmig_agentconfig_source_name(src),
+                                            where ? " " : "", where ? where : ""));
     }
     if (cfg->kubeconfig && !*cfg->kubeconfig)
         g_clear_pointer(&cfg->kubeconfig, g_free);
     if (cfg->pod_pid_file && !*cfg->pod_pid_file)
         g_clear_pointer(&cfg->pod_pid_file, g_free);
 
-    if (!vmig_agentconfig_validate(cfg, error))
+    if (!vmig_agentconfig_validate(cfg, origins, error))
         return NULL;
     if (print_config) {
         g_autofree char *text = vmig_agentconfig_to_keyfile(cfg);

@@ -124,12 +124,33 @@ test_bad_values_name_the_option(void **state)
         {{"--node-name", "a", "--http-address", "foo"},
          {NULL},
          VMIG_AGENTCONFIG_ERROR_INVALID,
-         "--http-address: 'foo'"},
+         "--http-address (command line): 'foo'"},
         {{"--node-name", "a", "--http-address", "[::1:80"},
          {NULL},
          VMIG_AGENTCONFIG_ERROR_INVALID,
          "--http-address"},
         {{"--node-name", "a", "stray"}, {NULL}, VMIG_AGENTCONFIG_ERROR_USAGE, "stray"},
+        /* checks that look at the final value still say where it came from */
+        {{NULL},
+         {"NODE_NAME=Node_B", NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "--node-name (environment NODE_NAME): 'Node_B'"},
+        {{NULL},
+         {"VMIGRATED_NODE_NAME=a", "VMIGRATED_LOG_FORMAT=yaml", NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "--log-format (environment VMIGRATED_LOG_FORMAT): 'yaml'"},
+        {{"--node-name", "a", "--log-format", "xml"},
+         {NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "--log-format (command line): 'xml'"},
+        {{"--node-name", "a", "--lease-namespace", "A/B"},
+         {NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "(command line)"},
+        {{"--node-name", "a", NULL},
+         {"VMIGRATED_POD_SHARE_PATH=rel", NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "--pod-share-path (environment VMIGRATED_POD_SHARE_PATH): 'rel'"},
     };
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(GError) err = NULL;
@@ -139,6 +160,28 @@ test_bad_values_name_the_option(void **state)
         if (err->code != cases[i].code || !strstr(err->message, cases[i].needle))
             fail_msg("case %zu: code %d message '%s'", i, err->code, err->message);
     }
+}
+
+/* A value from the key file that only the final check refuses still names the file. */
+static void
+test_bad_file_value_names_the_file(void **state)
+{
+    g_autofree char *path = NULL;
+    int fd = g_file_open_tmp("vmig-cfg-XXXXXX.ini", &path, NULL);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_true(g_file_set_contents(path, "[vmigrated]\nnode-name=a\nlog-format=xml\n", -1, NULL));
+    g_autofree char *cfgarg = g_strdup_printf("--config=%s", path);
+    const char *args[] = {cfgarg, NULL};
+    const char *env[] = {NULL};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmigAgentConfig) c = load(args, env, &err);
+    assert_null(c);
+    assert_non_null(err);
+    g_autofree char *want = g_strdup_printf("--log-format (config file %s): 'xml'", path);
+    if (!strstr(err->message, want))
+        fail_msg("message '%s' lacks '%s'", err->message, want);
+    g_unlink(path);
 }
 
 static void
@@ -188,6 +231,7 @@ main(void)
         cmocka_unit_test(test_defaults_and_downward_api),
         cmocka_unit_test(test_precedence_flag_env_file),
         cmocka_unit_test(test_bad_values_name_the_option),
+        cmocka_unit_test(test_bad_file_value_names_the_file),
         cmocka_unit_test(test_template_refuses_unsafe_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
