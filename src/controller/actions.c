@@ -743,15 +743,17 @@ ctl_progress_json(CtlJob *job, const char *state, const VmigVirtOutcome *o)
     json_builder_add_string_value(b, state);
     json_builder_set_member_name(b, "mode");
     json_builder_add_string_value(b, job->postcopy ? "PostCopy" : "PreCopy");
-    ADD_INT("processedBytes", o ? o->data_processed : job->last_processed);
-    ADD_INT("remainingBytes", o ? o->data_remaining : job->last_remaining);
-    ADD_INT("totalBytes", o ? o->data_total : job->last_total);
-    ADD_INT("dirtyRateBytesPerSecond", o ? o->dirty_rate_bps : job->last_dirty_rate);
-    ADD_INT("transferRateBytesPerSecond", o ? o->mem_bps : job->last_mem_bps);
-    ADD_INT("iteration", o ? o->iterations : job->last_iteration);
-    ADD_INT("elapsedMs",
-            o && o->has_stats ? (gint64)o->time_elapsed_ms : vmig_ctl_wall_ms() - job->started_ms);
-    if (o && o->has_stats)
+    /* libvirt keeps no completed-job stats for a cancelled or failed job: its last sample
+     * is then the best account of what moved */
+    gboolean final = o && o->has_stats;
+    ADD_INT("processedBytes", final ? o->data_processed : job->last_processed);
+    ADD_INT("remainingBytes", final ? o->data_remaining : job->last_remaining);
+    ADD_INT("totalBytes", final ? o->data_total : job->last_total);
+    ADD_INT("dirtyRateBytesPerSecond", final ? o->dirty_rate_bps : job->last_dirty_rate);
+    ADD_INT("transferRateBytesPerSecond", final ? o->mem_bps : job->last_mem_bps);
+    ADD_INT("iteration", final ? o->iterations : job->last_iteration);
+    ADD_INT("elapsedMs", final ? (gint64)o->time_elapsed_ms : vmig_ctl_wall_ms() - job->started_ms);
+    if (final)
         ADD_INT("downtimeMs", o->downtime_ms);
 #undef ADD_INT
     json_builder_end_object(b);
@@ -780,6 +782,10 @@ static void
 ctl_on_sample(VmigVirtMonitor *m, const VmigVirtJobStats *stats, gpointer data)
 {
     CtlJob *job = data;
+    /* After a cancel the last poll can find no job at all (all zeros): keep the figures of
+     * the last real sample, they are what the summary and the metrics report. */
+    if (stats->type != VMIG_VIRT_JOB_BOUNDED && stats->type != VMIG_VIRT_JOB_UNBOUNDED)
+        return;
     job->last_processed = vmig_virt_job_stats_processed(stats);
     job->last_remaining = vmig_virt_job_stats_remaining(stats);
     job->last_total = vmig_virt_job_stats_total(stats);
