@@ -10,9 +10,13 @@
  * only that limit acts afterwards.
  *
  * The libvirt calls run on a worker thread, one pass at a time; a change during a pass runs
- * another pass after it. A speed that could not be set is logged and left "not applied", so
- * the next pass retries it; it never fails the migration. With the budget off nothing here
- * runs except the per-migration limit gauge: the migration keeps its own cap, as before.
+ * another pass after it. A speed is only set once the migration's data moves: before QEMU's
+ * migration starts, libvirt has still to apply the call's own bandwidth parameter and would
+ * overwrite it (seen in the e2e test: a migration lowered 10 ms after its call began ran at
+ * its starting share); such a migration is tried again every CTL_BUDGET_EARLY_RETRY_MS. A speed
+ * that could not be set is logged and left "not applied", so the next pass retries it; it never
+ * fails the migration. With the budget off nothing here runs except the per-migration limit gauge:
+ * the migration keeps its own cap, as before.
  *
  * Lifetime: the pass's task holds a reference on CtlBudget, not on the controller; the
  * controller clears budget->ctl when it is freed, so a late completion touches nothing. */
@@ -24,10 +28,15 @@
 
 #include <string.h>
 
+/* How soon a speed is tried again on a migration whose QEMU side has not started yet (the
+ * time the budget may be exceeded when two migrations start together). */
+#define CTL_BUDGET_EARLY_RETRY_MS 50
+
 struct _CtlBudget {
     gint ref;
     VmigController *ctl; /* NULL once the controller is gone */
     guint idle;          /* a pass is queued */
+    guint retry;         /* a pass after a migration whose data did not move yet */
     gboolean running;    /* a pass's libvirt calls are in flight */
     gboolean again;      /* something changed during the pass */
     char *last_split;    /* the split last logged, to log changes only */
@@ -63,6 +72,7 @@ typedef struct {
     guint64 mibps;
     gboolean precopy;  /* set the pre-copy speed (not after the switch to post-copy) */
     gboolean postcopy; /* set the post-copy speed (the migration may switch, or did) */
+    gboolean early;    /* (out) QEMU's migration has not started yet: not set, try again soon */
     char *error;       /* (out) NULL when set */
 } BudgetItem;
 
@@ -155,6 +165,15 @@ budget_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
     for (guint i = 0; i < bp->items->len; i++) {
         BudgetItem *it = bp->items->pdata[i];
         g_autoptr(GError) err = NULL;
+        /* Until QEMU's migration runs, libvirt is still to apply the call's own bandwidth
+         * parameter, which would silently undo a speed set now: wait for data to move. */
+        VmigVirtJobStats st;
+        if (!vmig_virt_domain_job_stats(it->dom, FALSE, &st, NULL) ||
+            (st.type != VMIG_VIRT_JOB_BOUNDED && st.type != VMIG_VIRT_JOB_UNBOUNDED) ||
+            vmig_virt_job_stats_processed(&st) == 0) {
+            it->early = TRUE;
+            continue;
+        }
         if ((it->precopy && !vmig_virt_domain_set_max_speed(it->dom, it->mibps, &err)) ||
             (it->postcopy && !vmig_virt_domain_set_max_postcopy_speed(it->dom, it->mibps, &err)))
             it->error = g_strdup(err->message);
@@ -164,12 +183,22 @@ budget_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
 
 static void budget_schedule(CtlBudget *b);
 
+static gboolean
+budget_retry(gpointer data)
+{
+    CtlBudget *b = data;
+    b->retry = 0;
+    budget_schedule(b);
+    return G_SOURCE_REMOVE;
+}
+
 static void
 budget_done(GObject *src, GAsyncResult *res, gpointer data)
 {
     BudgetPass *bp = g_task_get_task_data(G_TASK(res));
     CtlBudget *b = bp->budget;
     VmigController *ctl = b->ctl;
+    gboolean early = FALSE;
     b->running = FALSE;
     if (!ctl)
         return;
@@ -178,6 +207,10 @@ budget_done(GObject *src, GAsyncResult *res, gpointer data)
         CtlJob *job = g_hash_table_lookup(ctl->jobs, it->key);
         if (!job || !job->budget_member || job->dom != it->dom)
             continue; /* it ended meanwhile */
+        if (it->early) {
+            early = TRUE;
+            continue;
+        }
         if (it->error) {
             /* not applied: the next pass (any start or end on this node) tries again */
             g_warning("VMIM %s: cannot set the migration speed to %" G_GUINT64_FORMAT
@@ -192,6 +225,8 @@ budget_done(GObject *src, GAsyncResult *res, gpointer data)
     if (b->again) {
         b->again = FALSE;
         budget_schedule(b);
+    } else if (early && !b->retry) {
+        b->retry = g_timeout_add(CTL_BUDGET_EARLY_RETRY_MS, budget_retry, b);
     }
 }
 
@@ -329,7 +364,9 @@ vmig_ctl_budget_stop(VmigController *ctl)
         return;
     if (b->idle)
         g_source_remove(b->idle);
-    b->idle = 0;
+    if (b->retry)
+        g_source_remove(b->retry);
+    b->idle = b->retry = 0;
     b->ctl = NULL;
     ctl->budget = NULL;
     budget_unref(b);
