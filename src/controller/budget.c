@@ -328,15 +328,15 @@ vmig_ctl_budget_blocks(VmigController *ctl, CtlJob *job)
     guint64 budget = ctl->cfg->migration_bandwidth_budget_mibps;
     if (!budget)
         return 0;
-    /* every migration needs at least 1 MiB/s: count the ones that hold this node's outbound
-     * slots or run here, this one aside */
+    /* every migration needs at least 1 MiB/s: count the ones that hold (or are taking) this
+     * node's outbound slots or run here, this one aside */
     guint n = 0;
     GHashTableIter it;
     gpointer v;
     g_hash_table_iter_init(&it, ctl->jobs);
     while (g_hash_table_iter_next(&it, NULL, &v)) {
         CtlJob *other = v;
-        if (other != job && (other->slot_outbound || other->budget_member))
+        if (other != job && (other->slot_outbound || other->slot_claiming || other->budget_member))
             n++;
     }
     return n >= budget ? n : 0;

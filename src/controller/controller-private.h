@@ -103,6 +103,7 @@ struct _CtlJob {
     guint slot_attempts;     /* waits so far, for the backoff */
     gint64 slot_retry_at_ms; /* no new attempt before (wall ms) */
     char *slot_reason;       /* the last wait reason */
+    gboolean slot_claiming;  /* the cluster + outbound acquisition is in flight */
 };
 
 struct _VmigController {

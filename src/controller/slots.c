@@ -296,6 +296,7 @@ slots_acquire_end(SlotsAcquire *a, char *wait_reason)
 {
     CtlJob *job = a->job;
     VmigController *ctl = job->ctl;
+    job->slot_claiming = FALSE;
     if (wait_reason) {
         /* All or nothing: holding one slot while waiting for another would let two
          * nodes each hold half and block each other. */
@@ -497,6 +498,7 @@ vmig_ctl_slots_gate(CtlJob *job, VmigMigrationAction action, const char *target,
         a->nodes[a->n_kinds++] = g_strdup(target);
     }
     job->busy = TRUE;
+    job->slot_claiming = action == VMIG_MIGRATION_ACTION_CLAIM;
     slots_acquire_step(a);
     return CTL_SLOTS_BUSY;
 }

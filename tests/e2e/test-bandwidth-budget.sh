@@ -13,6 +13,10 @@
 # completion timeout is far away).
 # vm1 (24 MiB, dirtying 3 MiB/s) converges at 8 MiB/s; vm2 (48 MiB, dirtying 6 MiB/s) hardly
 # does, so it is still running when vm1 ends and finishes at 16 MiB/s.
+# Then a budget smaller than the migrations: node-b (budget 1Mi all along, which did not
+# slow the migrations it received) sends both guests back at once. libvirt has no speed below 1 MiB/s, so one runs at 1 MiB/s and the other
+# waits in Pending saying why; deleting the running VMIM aborts it and the waiting one starts
+# at 1 MiB/s; deleting that one too leaves both guests running on node-b.
 set -euo pipefail
 . "$(dirname "$0")/lib/harness.sh"
 . "$(dirname "$0")/lib/scenario.sh"
@@ -37,7 +41,8 @@ for v in vm1:24 vm2:48; do
 done
 scen_kubevirt_migrations '{allowPostCopy: true}'
 vmigrated_start node-a --migration-bandwidth-budget "${BUDGET_MIB}Mi" --http-address "$(node_addr node-a 4):0"
-vmigrated_start node-b
+# node-b's own budget of 1 MiB/s counts only what it sends (round 2), not what it receives
+vmigrated_start node-b --migration-bandwidth-budget 1Mi
 # every page of both regions written: the migrations have their whole size to move
 guest_wait_passes node-a ns1 vm1 1
 guest_wait_passes node-a ns1 vm2 1
@@ -157,4 +162,54 @@ awk -v t0="$t0" '{
     for (g = 0; g < 2; g++) { o = 2 + 6 * g
         r = r sprintf("  %s %s", $o, $(o + 1) ? sprintf("limit %2d/%2d rate %5.1f", $(o + 2) / 1048576, $(o + 5) / 1048576, $(o + 4) / 1048576) : "-                         ") }
     print "  " r }' "$samples" >&2
+
+# --- a budget of 1 MiB/s: one migration at a time, the abort hands the budget on ----------
+vmim_create ns1 back1 vm1 &
+p1=$!
+vmim_create ns1 back2 vm2
+wait $p1 || e2e_die "back1 could not be posted"
+running_one() { # prints the VMIM that is Running while the other one is still Pending
+    local a b
+    a=$(vmim_phase ns1 back1)
+    b=$(vmim_phase ns1 back2)
+    if [[ $a == Running && $b == Pending ]]; then echo back1; elif [[ $b == Running && $a == Pending ]]; then echo back2; else return 1; fi
+}
+qemu_bw() { # NODE VM: QEMU's max-bandwidth of the guest's migration on NODE, bytes/s
+    timeout 5 virsh -q -c "$(pod_uri "$1" ns1 "$2")" qemu-monitor-command "ns1_$2" '{"execute":"query-migrate-parameters"}' 2>/dev/null |
+        grep -o '"max-bandwidth": *[0-9]*' | grep -o '[0-9]*$'
+}
+moving() { # NODE VM: its migration job has moved memory
+    [[ $(timeout 5 virsh -q -c "$(pod_uri "$1" ns1 "$2")" domjobinfo "ns1_$2" --rawstats 2>/dev/null |
+        awk '/^memory_processed:/ {print $2}') -gt 0 ]] 2>/dev/null
+}
+e2e_wait_for 30 "one VMIM Running, the other Pending" running_one || e2e_die "phases: back1 $(vmim_phase ns1 back1), back2 $(vmim_phase ns1 back2)"
+first=$(running_one)
+if [[ $first == back1 ]]; then fvm=vm1 second=back2 svm=vm2; else fvm=vm2 second=back1 svm=vm1; fi
+e2e_wait_for 20 "$first moving data" moving node-b "$fvm" || e2e_die "$first moves no data"
+[[ $(qemu_bw node-b "$fvm") == "$MIB" ]] || e2e_die "$first runs at $(qemu_bw node-b "$fvm") bytes/s, want 1 MiB/s"
+events() { kctl get events -n ns1 -o 'jsonpath={range .items[*]}{.involvedObject.name}:{.reason}:{.message}{"\n"}{end}'; }
+want_wait="$second:MigrationPending:waiting: bandwidth budget 1 MiB/s on node-b gives its 1 migration at least 1 MiB/s each"
+waiting_event() {
+    local e
+    e=$(events)
+    grep -qF "$want_wait" <<<"$e"
+}
+e2e_wait_for 15 "$second waiting for the budget" waiting_event ||
+    e2e_die "no '$want_wait' event: $(events | grep "^$second" | tail -n 3)"
+[[ $(vmim_phase ns1 "$second") == Pending ]] || e2e_die "$second left Pending while $first runs"
+kctl delete vmim "$first" -n ns1 --wait=false >/dev/null
+e2e_wait_for 30 "VMIM $first gone" scen_vmim_gone "$first" || e2e_die "$first not gone after its delete: $(vmim_phase ns1 "$first")"
+vmim_wait ns1 "$second" Running 30 || e2e_die "$second did not start after $first was aborted: $(vmim_phase ns1 "$second")"
+e2e_wait_for 20 "$second moving data" moving node-b "$svm" || e2e_die "$second moves no data"
+[[ $(qemu_bw node-b "$svm") == "$MIB" ]] || e2e_die "$second runs at $(qemu_bw node-b "$svm") bytes/s, want 1 MiB/s"
+kctl delete vmim "$second" -n ns1 --wait=false >/dev/null
+e2e_wait_for 30 "VMIM $second gone" scen_vmim_gone "$second" || e2e_die "$second not gone after its delete"
+for v in vm1 vm2; do
+    [[ $(vm_state node-b ns1 "$v") == running ]] || e2e_die "$v is '$(vm_state node-b ns1 "$v")' on node-b after the aborts"
+    [[ $(vmi_node ns1 "$v") == node-b ]] || e2e_die "$v not on node-b after the aborts"
+done
+log=$E2E_ROOT/logs/vmigrated-node-b.log
+grep -q "bandwidth budget 1 MiB/s over 1 migration: ns1/$svm 1 MiB/s" "$log" ||
+    e2e_die "node-b did not log $svm's share: $(grep 'bandwidth budget' "$log" | head)"
+e2e_log "budget 1Mi on node-b: $first ran at 1 MiB/s while $second waited; aborting $first started $second at 1 MiB/s; both aborted, the guests stay on node-b"
 e2e_log "PASS: the bandwidth budget is split between the running migrations and handed on"
