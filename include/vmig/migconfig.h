@@ -177,8 +177,7 @@ typedef struct {
  * They never add up to more than the budget, with one exception: libvirt has no speed below
  * 1 MiB/s (0 means unlimited), so when @budget_mibps < @n every migration gets 1 MiB/s and the
  * budget is exceeded; the controller avoids this by not starting a migration that would make
- * @n exceed the budget in MiB/s, so it only happens when a restart finds more running
- * migrations than that.
+ * @n exceed the budget in MiB/s.
  * With the budget off every share is the migration's cap (0 = unlimited, as today).
  *
  * Returns: TRUE when the shares fit within the budget (always when it is off or @n is 0);
