@@ -13,7 +13,8 @@
  * another pass after it. A speed is only set once the migration's data moves: before QEMU's
  * migration starts, libvirt has still to apply the call's own bandwidth parameter and would
  * overwrite it (seen in the e2e test: a migration lowered 10 ms after its call began ran at
- * its starting share); such a migration is tried again every CTL_BUDGET_EARLY_RETRY_MS. A speed
+ * its starting share); such a migration is tried again every CTL_BUDGET_EARLY_RETRY_MS (for
+ * a second, then every CTL_BUDGET_EARLY_SLOW_MS). A speed
  * that could not be set is logged and left "not applied", so the next pass retries it; it never
  * fails the migration. With the budget off nothing here runs except the per-migration limit gauge:
  * the migration keeps its own cap, as before.
@@ -29,14 +30,18 @@
 #include <string.h>
 
 /* How soon a speed is tried again on a migration whose QEMU side has not started yet (the
- * time the budget may be exceeded when two migrations start together). */
+ * time the budget may be exceeded when two migrations start together); after
+ * CTL_BUDGET_EARLY_FAST tries in a row (a second) a stuck Prepare is asked less often. */
 #define CTL_BUDGET_EARLY_RETRY_MS 50
+#define CTL_BUDGET_EARLY_SLOW_MS  500
+#define CTL_BUDGET_EARLY_FAST     20
 
 struct _CtlBudget {
     gint ref;
     VmigController *ctl; /* NULL once the controller is gone */
     guint idle;          /* a pass is queued */
     guint retry;         /* a pass after a migration whose data did not move yet */
+    guint early_tries;   /* such passes in a row */
     gboolean running;    /* a pass's libvirt calls are in flight */
     gboolean again;      /* something changed during the pass */
     char *last_split;    /* the split last logged, to log changes only */
@@ -226,8 +231,13 @@ budget_done(GObject *src, GAsyncResult *res, gpointer data)
         b->again = FALSE;
         budget_schedule(b);
     } else if (early && !b->retry) {
-        b->retry = g_timeout_add(CTL_BUDGET_EARLY_RETRY_MS, budget_retry, b);
+        b->retry =
+            g_timeout_add(b->early_tries++ < CTL_BUDGET_EARLY_FAST ? CTL_BUDGET_EARLY_RETRY_MS
+                                                                   : CTL_BUDGET_EARLY_SLOW_MS,
+                          budget_retry, b);
     }
+    if (!early)
+        b->early_tries = 0;
 }
 
 static gboolean
