@@ -41,6 +41,7 @@ typedef enum {
 } CtlInformer;
 
 typedef struct _CtlJob CtlJob;
+typedef struct _CtlBudget CtlBudget;
 
 /* Local runtime of one VMIM on this node. */
 struct _CtlJob {
@@ -81,6 +82,13 @@ struct _CtlJob {
     gboolean postcopy;
     gboolean metrics_completed; /* counted once, however often the completion is retried */
 
+    /* budget.c: this node's bandwidth budget; MiB/s, 0 = none */
+    gboolean budget_member;       /* counted in the split: from START until the call ended */
+    gboolean budget_postcopy;     /* the call allows post-copy: set its post-copy speed too */
+    guint64 budget_cap_mibps;     /* its own limit (bandwidthPerMigration) */
+    guint64 budget_share_mibps;   /* its share at the last split */
+    guint64 budget_applied_mibps; /* the speed libvirt has (0: unlimited or not known) */
+
     /* target */
     gboolean proxy_target;
     gboolean block_migration; /* the NBD channel is served */
@@ -95,6 +103,7 @@ struct _CtlJob {
     guint slot_attempts;     /* waits so far, for the backoff */
     gint64 slot_retry_at_ms; /* no new attempt before (wall ms) */
     char *slot_reason;       /* the last wait reason */
+    gboolean slot_claiming;  /* the cluster + outbound acquisition is in flight */
 };
 
 struct _VmigController {
@@ -125,6 +134,7 @@ struct _VmigController {
     guint metrics_timer;       /* pending recount of the VMIM-derived gauges */
     guint slots_timer;         /* slots.c: renew/release pass */
     guint slots_kick;          /* slots.c: an early pass after a migration ended */
+    CtlBudget *budget;         /* budget.c */
 };
 
 /* controller.c */
@@ -209,6 +219,21 @@ void vmig_ctl_slots_start(VmigController *ctl);
 void vmig_ctl_slots_stop(VmigController *ctl);
 /* Slots of @kind on @node (NULL for the cluster) held right now, from the Lease cache. */
 guint vmig_ctl_slots_count(VmigController *ctl, VmigSlotsKind kind, const char *node);
+
+/* budget.c: the node's migration bandwidth budget (--migration-bandwidth-budget) */
+/* START: the job will run a migration capped at @cap_mibps (0 = none); with the budget on it
+ * joins the split now, so the others slow down before it starts. */
+void vmig_ctl_budget_join(CtlJob *job, guint64 cap_mibps, gboolean allow_postcopy);
+/* The bandwidth for its virDomainMigrateToURI3 call (MiB/s, 0 = unlimited): its share with
+ * the budget on, else its cap; recorded as applied. */
+guint64 vmig_ctl_budget_share(CtlJob *job);
+/* The call ended or never started: the others get its share (idempotent). */
+void vmig_ctl_budget_leave(CtlJob *job);
+/* CLAIM gate: with the budget on, the number of other migrations of this node when they
+ * already take every MiB/s of it (each needs 1 MiB/s), else 0. */
+guint vmig_ctl_budget_blocks(VmigController *ctl, CtlJob *job);
+void vmig_ctl_budget_start(VmigController *ctl);
+void vmig_ctl_budget_stop(VmigController *ctl);
 
 /* heartbeat.c */
 void vmig_ctl_heartbeat_start(VmigController *ctl);

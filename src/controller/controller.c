@@ -769,6 +769,7 @@ vmig_controller_start(VmigController *ctl)
         vmig_kube_informer_start(ctl->inf[i]);
     vmig_ctl_heartbeat_start(ctl);
     vmig_ctl_slots_start(ctl);
+    vmig_ctl_budget_start(ctl);
     g_message("vmigrated controller started on node %s", ctl->cfg->node_name);
 }
 
@@ -838,6 +839,7 @@ vmig_controller_free(VmigController *ctl)
     vmig_ctl_slots_stop(ctl);
     vmig_ctl_drain_stop(ctl);
     vmig_ctl_metrics_stop(ctl);
+    vmig_ctl_budget_stop(ctl);
     if (ctl->queue_idle)
         g_source_remove(ctl->queue_idle);
     if (ctl->shutdown_timer)

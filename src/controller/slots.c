@@ -296,6 +296,7 @@ slots_acquire_end(SlotsAcquire *a, char *wait_reason)
 {
     CtlJob *job = a->job;
     VmigController *ctl = job->ctl;
+    job->slot_claiming = FALSE;
     if (wait_reason) {
         /* All or nothing: holding one slot while waiting for another would let two
          * nodes each hold half and block each other. */
@@ -468,6 +469,21 @@ vmig_ctl_slots_gate(CtlJob *job, VmigMigrationAction action, const char *target,
         *reason = job->slot_reason;
         return CTL_SLOTS_WAIT;
     }
+    guint budget_busy =
+        action == VMIG_MIGRATION_ACTION_CLAIM ? vmig_ctl_budget_blocks(ctl, job) : 0;
+    if (budget_busy) {
+        /* libvirt has no speed below 1 MiB/s: one more migration would exceed the budget */
+        guint delay = vmig_slots_backoff_ms(job->slot_attempts++, g_random_int());
+        job->slot_retry_at_ms = vmig_ctl_wall_ms() + delay;
+        g_free(job->slot_reason);
+        job->slot_reason = g_strdup_printf(
+            "waiting: bandwidth budget %" G_GUINT64_FORMAT " MiB/s on %s gives its %u "
+            "migration%s at least 1 MiB/s each",
+            ctl->cfg->migration_bandwidth_budget_mibps, ctl->cfg->node_name, budget_busy,
+            budget_busy == 1 ? "" : "s");
+        *reason = job->slot_reason;
+        return CTL_SLOTS_WAIT;
+    }
     a = g_new0(SlotsAcquire, 1);
     a->job = job;
     a->lost = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -482,6 +498,7 @@ vmig_ctl_slots_gate(CtlJob *job, VmigMigrationAction action, const char *target,
         a->nodes[a->n_kinds++] = g_strdup(target);
     }
     job->busy = TRUE;
+    job->slot_claiming = action == VMIG_MIGRATION_ACTION_CLAIM;
     slots_acquire_step(a);
     return CTL_SLOTS_BUSY;
 }
