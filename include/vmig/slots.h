@@ -141,10 +141,8 @@ char *vmig_slots_wait_reason(VmigSlotsKind kind, const char *node, guint busy, g
  * contends for a free cluster slot, a migration leaves it to another node that holds fewer
  * outbound slots and has a migration waiting (max-min fair shares). A migration defers at
  * most VMIG_SLOTS_DEFER_MAX_MS in a row, then contends anyway, so a dead or misreporting
- * node cannot starve it. Another node's waiting VMIM younger than ours counts only once it
- * is VMIG_SLOTS_DEFER_SETTLE_MS old: its daemon has had time to contend for it. */
-#define VMIG_SLOTS_DEFER_MAX_MS    10000
-#define VMIG_SLOTS_DEFER_SETTLE_MS 1000
+ * node cannot starve it. */
+#define VMIG_SLOTS_DEFER_MAX_MS 10000
 
 /* One node's share of the cluster slots, from the Lease and VMIM caches. Strings borrowed. */
 typedef struct {

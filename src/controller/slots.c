@@ -424,8 +424,14 @@ slots_acquire_step(SlotsAcquire *a)
     a->w = slots_write_new(ctl, job->uid, job->key, name);
     g_debug("VMIM %s: taking slot Lease %s", job->key, name);
     if (p.step == VMIG_SLOTS_STEP_UPDATE) {
+        /* From the cached copy (no GET: a freed slot is taken one round trip sooner); its
+         * resourceVersion is the precondition, and after a 409 each attempt decides on the
+         * live Lease again, so a stale cache still cannot take a busy slot. A 409 is often
+         * the holder's own release racing us: the next attempt then finds it free. */
+        g_autoptr(JsonNode) cached =
+            vmig_kube_informer_get(ctl->inf[CTL_INF_LEASE], ctl->lease_namespace, name);
         vmig_kube_mutate(ctl->kube, vmig_kube_resource(VMIG_KUBE_LEASE), ctl->lease_namespace, name,
-                         FALSE, NULL, 1, slots_acquire_mutate, a->w, NULL, slots_acquire_written,
+                         FALSE, cached, 3, slots_acquire_mutate, a->w, NULL, slots_acquire_written,
                          a);
         return;
     }
@@ -544,13 +550,12 @@ slots_fair_defer(CtlJob *job)
         if (!vmi || vmi->phase != VMIG_MODEL_VMI_PHASE_RUNNING || !vmi->node_name)
             continue;
         gint64 created = vmig_ctl_parse_time_ms(vmig_kube_meta_string(n, "creationTimestamp"));
-        gboolean older = slots_age_cmp(created, k, self_ms, job->key) < 0;
         if (g_strcmp0(vmi->node_name, me) == 0) {
-            rank += older;
+            rank += slots_age_cmp(created, k, self_ms, job->key) < 0;
         } else {
-            /* a younger one counts once its daemon has had time to contend for it */
-            if (!older && now - created < VMIG_SLOTS_DEFER_SETTLE_MS)
-                continue;
+            /* Another node's VMIM counts from the moment it shows: its daemon sees it on
+             * the same watch. One that will never contend (it fails its checks there, or
+             * its daemon misbehaves) costs us at most VMIG_SLOTS_DEFER_MAX_MS. */
             gpointer ok;
             if (!g_hash_table_lookup_extended(alive, vmi->node_name, NULL, &ok)) {
                 ok = GINT_TO_POINTER(vmig_ctl_node_ready(ctl, vmi->node_name, now));
