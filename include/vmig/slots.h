@@ -169,7 +169,9 @@ typedef enum {
  * @free: cluster slots free (parallelMigrationsPerCluster minus live holders)
  * @per_node: parallelOutboundMigrationsPerNode (a node holding that many wants no more)
  * @deferred_ms: how long the asking migration has deferred in a row, ms (0 = not yet)
- * @winner: (out) (optional) (transfer none): on DEFER/OVERDUE, the node the slot is left to
+ * @winner: (out) (optional) (transfer none): on DEFER/OVERDUE, the node the slot is left
+ *   to; NULL when this node's share is all its own outbound limit leaves and the migrations
+ *   ahead of the asking one fill it (the wait is then the outbound limit's)
  *
  * Hands the @free slots out one by one, each to the node with the fewest outbound slots
  * held plus handed out that still wants one (ties: the oldest waiting VMIM, then its

@@ -627,6 +627,8 @@ slots_fair_defer(CtlJob *job)
     }
     if (!job->slot_defer_since_ms)
         job->slot_defer_since_ms = now;
+    if (!winner) /* the older migrations of this node fill its outbound limit */
+        return vmig_slots_wait_reason(VMIG_SLOTS_KIND_OUTBOUND, me, per_node, per_node);
     return vmig_slots_fair_reason(busy, limit, winner);
 }
 

@@ -200,8 +200,10 @@ vmig_slots_fair(const VmigSlotsShare *shares, guint n_shares, guint self, guint 
     }
     if (rank < got[self] || !first_other)
         return VMIG_SLOTS_FAIR_CONTEND;
+    /* Our share is all our own outbound limit leaves: the migrations ahead of this one fill
+     * it, so the outbound limit (not another node) holds it back: no winner to name. */
     if (winner)
-        *winner = first_other;
+        *winner = shares[self].held + got[self] >= per_node ? NULL : first_other;
     return deferred_ms >= VMIG_SLOTS_DEFER_MAX_MS ? VMIG_SLOTS_FAIR_OVERDUE : VMIG_SLOTS_FAIR_DEFER;
 }
 
