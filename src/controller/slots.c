@@ -619,8 +619,9 @@ slots_fair_defer(CtlJob *job)
         job->slot_defer_since_ms = 0;
         return NULL;
     case VMIG_SLOTS_FAIR_OVERDUE:
-        g_message("VMIM %s: deferred %" G_GINT64_FORMAT " ms to %s; contending anyway", job->key,
-                  deferred, winner);
+        if (winner)
+            g_message("VMIM %s: deferred %" G_GINT64_FORMAT " ms to %s; contending anyway",
+                      job->key, deferred, winner);
         return NULL;
     case VMIG_SLOTS_FAIR_DEFER:
         break;
