@@ -100,10 +100,14 @@ struct _CtlJob {
     guint slot_outbound;
     guint slot_inbound;
     char *slot_inbound_node;
-    guint slot_attempts;     /* waits so far, for the backoff */
-    gint64 slot_retry_at_ms; /* no new attempt before (wall ms) */
-    char *slot_reason;       /* the last wait reason */
-    gboolean slot_claiming;  /* the cluster + outbound acquisition is in flight */
+    guint slot_attempts;          /* waits so far, for the backoff */
+    gint64 slot_retry_at_ms;      /* no new attempt before (wall ms) */
+    char *slot_reason;            /* the last wait reason; set while waiting for a slot */
+    VmigSlotsKind slot_wait_kind; /* what it waits for (while slot_reason is set) */
+    char *slot_wait_node;         /* its node (OUTBOUND/INBOUND) */
+    gboolean slot_woken;          /* a slot freed while an acquisition was in flight */
+    gint64 slot_defer_since_ms;   /* leaving free cluster slots to other nodes since (wall ms) */
+    gboolean slot_claiming;       /* the cluster + outbound acquisition is in flight */
 };
 
 struct _VmigController {
@@ -215,6 +219,14 @@ CtlSlotsGate vmig_ctl_slots_gate(CtlJob *job, VmigMigrationAction action, const 
 guint vmig_ctl_slots_retry_ms(CtlJob *job);
 /* A migration ended: release its slots soon (the periodic pass would within 5 s). */
 void vmig_ctl_slots_kick(VmigController *ctl);
+/* Lease informer: @lease added or updated, or (@deleted) its last state. For a slot Lease that
+ * is free now, re-queue at once the jobs of this node waiting for that kind (and node);
+ * re-queue the jobs deferring to other nodes on any cluster or outbound slot change.
+ * Returns FALSE for a Lease that is no slot. */
+gboolean vmig_ctl_slots_lease_changed(VmigController *ctl, JsonNode *lease, gboolean deleted);
+/* VMIM informer: a VMIM turned final or went (@new_obj NULL): its slots are free in our cache
+ * now (the holder's daemon releases them): wake this node's slot waiters and release ours. */
+void vmig_ctl_slots_vmim_changed(VmigController *ctl, JsonNode *old_obj, JsonNode *new_obj);
 void vmig_ctl_slots_start(VmigController *ctl);
 void vmig_ctl_slots_stop(VmigController *ctl);
 /* Slots of @kind on @node (NULL for the cluster) held right now, from the Lease cache. */
