@@ -126,13 +126,14 @@ e2e_spawn obs-res '^bash$' bash -c '
     root=$1
     while :; do
         declare -A sum=() cnt=() hwm=() cpu=()
-        pids=()
+        declare -A pids=()
+        # (the qemu/ directory also holds driver.pid, the pod libvirtd: each PID once)
         for f in "$root"/pids/*.pid "$root"/node-*/pods/*/run/libvirt/qemu/*.pid; do
             p=""
             read -r p _ 2>/dev/null <"$f" # (libvirt writes no newline)
-            [[ -n $p ]] && pids+=("$p")
+            [[ -n $p ]] && pids[$p]=1
         done
-        for p in "${pids[@]}"; do
+        for p in "${!pids[@]}"; do
             c="" r=0 h=0
             while read -r k v _; do
                 case $k in Name:) c=$v ;; VmRSS:) r=$v ;; VmHWM:) h=$v ;; esac
@@ -150,7 +151,7 @@ e2e_spawn obs-res '^bash$' bash -c '
             line+=" $c=${cnt[$c]:-0}:${sum[$c]:-0}:${hwm[$c]:-0}:${cpu[$c]:-0}"
         done
         echo "$line"
-        unset sum cnt hwm cpu
+        unset sum cnt hwm cpu pids
         sleep 1
     done >"$2/res.txt"' res "$E2E_ROOT" "$OBS"
 obs_started() {
