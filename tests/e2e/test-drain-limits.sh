@@ -68,57 +68,9 @@ done
 for p in "${starters[@]}"; do wait "$p" || e2e_die "a guest did not start"; done
 t_guests=$(e2e_now_ms)
 
-spec="  evictionStrategy: LiveMigrate
-  domain:
-    cpu: {model: qemu64}
-    devices:
-      interfaces: [{name: default, masquerade: {}}]
-    resources: {requests: {memory: ${MEM}Mi}}
-  networks: [{name: default, pod: {}}]"
-for v in $ALL_VMS; do vmi_apply ns1 "$v" "$(src_of "$v")" "$spec"; done
-scen_kubevirt_migrations "{parallelMigrationsPerCluster: $CL, parallelOutboundMigrationsPerNode: $OUT}"
-for n in $SOURCES $TARGETS; do vmigrated_start "$n" --inbound-migrations "$IN"; done
-t_daemons=$(e2e_now_ms)
-
-# every guest has written all of its memory once: a migration moves all of it
-for v in $ALL_VMS; do guest_wait_passes "$(src_of "$v")" ns1 "$v" 2 90 || e2e_die "guest $v never finished its first pass"; done
-declare -A LAST
-for v in $ALL_VMS; do LAST[$v]=$(guest_last "$(src_of "$v")" ns1 "$v"); done
-
-# ---- observers (in the control plane; e2e_cleanup stops them) ----
+# ---- observers (stopped by the test, and by e2e_cleanup on failure) ----
 OBS=$E2E_ROOT/obs
 mkdir -p "$OBS"
-API=https://$E2E_CP_ADDR4:$E2E_API_PORT
-CA=$E2E_ROOT/cp/tls/ca.pem
-TOKEN=$(cat "$E2E_ROOT/cp/token")
-VMIM_URL=$API/apis/kubevirt.io/v1/namespaces/ns1/virtualmachineinstancemigrations
-LEASE_URL=$API/apis/coordination.k8s.io/v1/namespaces/vmigrated/leases
-
-# observer NAME URL: every event of a watch on URL, one JSON line each with the local
-# receive time: {"t":<epoch s>,"e":<watch event>}.
-# shellcheck disable=SC2016 # expanded by the observer's shell
-observer() {
-    e2e_spawn "obs-$1" '^bash$' ip netns exec "$(cp_netns)" bash -c '
-        export LC_ALL=C
-        curl -sSN --cacert "$1" -H "Authorization: Bearer $2" "$3?watch=1&allowWatchBookmarks=true&sendInitialEvents=true" |
-            while IFS= read -r l; do printf "{\"t\":%s,\"e\":%s}\n" "$EPOCHREALTIME" "$l"; done >"$4"
-    ' obs "$CA" "$TOKEN" "$2" "$OBS/$1.jsonl"
-}
-observer vmim "$VMIM_URL"
-observer lease "$LEASE_URL"
-# pollers: each list every 100 ms by one long-lived curl (--rate 10/s over a URL
-# sequence, one kept-alive connection: no process start per sample), one line per answer
-# with its receive time: {"t":<epoch s>,"l":<List>}
-# shellcheck disable=SC2016
-poller() {
-    e2e_spawn "obs-poll-$1" '^bash$' ip netns exec "$(cp_netns)" bash -c '
-        export LC_ALL=C
-        curl -sSN --rate 10/s -w "\n" --cacert "$1" -H "Authorization: Bearer $2" "$3?sample=[1-100000]" |
-            while IFS= read -r l; do [[ $l == "{"* ]] && printf "{\"t\":%s,\"l\":%s}\n" "$EPOCHREALTIME" "$l"; done >"$4"
-    ' poll "$CA" "$TOKEN" "$2" "$OBS/poll-$1.jsonl"
-}
-poller vmim "$VMIM_URL"
-poller lease "$LEASE_URL"
 # resources every second: RSS of this run's QEMU, libvirtd and vmigrated processes
 # (VmRSS summed, VmHWM per process, CPU ticks summed), load average, machine CPU busy
 # shellcheck disable=SC2016
@@ -154,9 +106,65 @@ e2e_spawn obs-res '^bash$' bash -c '
         unset sum cnt hwm cpu pids
         sleep 1
     done >"$2/res.txt"' res "$E2E_ROOT" "$OBS"
+
+spec="  evictionStrategy: LiveMigrate
+  domain:
+    cpu: {model: qemu64}
+    devices:
+      interfaces: [{name: default, masquerade: {}}]
+    resources: {requests: {memory: ${MEM}Mi}}
+  networks: [{name: default, pod: {}}]"
+for v in $ALL_VMS; do vmi_apply ns1 "$v" "$(src_of "$v")" "$spec"; done
+scen_kubevirt_migrations "{parallelMigrationsPerCluster: $CL, parallelOutboundMigrationsPerNode: $OUT}"
+for n in $SOURCES $TARGETS; do vmigrated_start "$n" --inbound-migrations "$IN"; done
+t_daemons=$(e2e_now_ms)
+
+# every guest has written all of its memory once: a migration moves all of it
+for v in $ALL_VMS; do guest_wait_passes "$(src_of "$v")" ns1 "$v" 2 90 || e2e_die "guest $v never finished its first pass"; done
+declare -A LAST
+for v in $ALL_VMS; do LAST[$v]=$(guest_last "$(src_of "$v")" ns1 "$v"); done
+
+# the watches and pollers, in the control plane
+API=https://$E2E_CP_ADDR4:$E2E_API_PORT
+CA=$E2E_ROOT/cp/tls/ca.pem
+TOKEN=$(cat "$E2E_ROOT/cp/token")
+VMIM_URL=$API/apis/kubevirt.io/v1/namespaces/ns1/virtualmachineinstancemigrations
+LEASE_URL=$API/apis/coordination.k8s.io/v1/namespaces/vmigrated/leases
+
+# observer NAME URL: every event of a watch on URL, one JSON line each with the local
+# receive time: {"t":<epoch s>,"e":<watch event>}.
+# shellcheck disable=SC2016 # expanded by the observer's shell
+observer() {
+    e2e_spawn "obs-$1" '^bash$' ip netns exec "$(cp_netns)" bash -c '
+        export LC_ALL=C
+        curl -sSN --cacert "$1" -H "Authorization: Bearer $2" "$3?watch=1&allowWatchBookmarks=true&sendInitialEvents=true" |
+            while IFS= read -r l; do printf "{\"t\":%s,\"e\":%s}\n" "$EPOCHREALTIME" "$l"; done >"$4"
+    ' obs "$CA" "$TOKEN" "$2" "$OBS/$1.jsonl"
+}
+observer vmim "$VMIM_URL"
+observer lease "$LEASE_URL"
+# pollers: each list every 100 ms by a long-lived curl (--rate 10/s over a URL sequence,
+# one kept-alive connection: no process start per sample), two per list started 50 ms
+# apart (an answer can take longer than the period on this loaded machine); one line per
+# answer with its receive time and curl's time_total: {"t":<epoch s>,"rt":<s>,"l":<List>}
+# shellcheck disable=SC2016
+poller() { # KIND URL N
+    e2e_spawn "obs-poll-$1-$3" '^bash$' ip netns exec "$(cp_netns)" bash -c '
+        export LC_ALL=C
+        curl -sSN --rate 10/s -w " %{time_total}\n" --cacert "$1" -H "Authorization: Bearer $2" "$3?sample=[1-100000]" |
+            while IFS= read -r l; do
+                [[ $l == "{"* ]] && printf "{\"t\":%s,\"rt\":%s,\"l\":%s}\n" "$EPOCHREALTIME" "${l##* }" "${l% *}"
+            done >"$4"
+    ' poll "$CA" "$TOKEN" "$2" "$OBS/poll-$1-$3.jsonl"
+}
+for i in 1 2; do
+    poller vmim "$VMIM_URL" "$i"
+    poller lease "$LEASE_URL" "$i"
+    sleep 0.05
+done
 obs_started() {
     grep -q '"BOOKMARK"' "$OBS/vmim.jsonl" 2>/dev/null && grep -q '"BOOKMARK"' "$OBS/lease.jsonl" 2>/dev/null &&
-        [[ -s $OBS/poll-vmim.jsonl && -s $OBS/poll-lease.jsonl && -s $OBS/res.txt ]]
+        [[ -s $OBS/poll-vmim-1.jsonl && -s $OBS/poll-lease-1.jsonl && -s $OBS/poll-vmim-2.jsonl && -s $OBS/poll-lease-2.jsonl && -s $OBS/res.txt ]]
 }
 e2e_wait_for 20 "the watches, the poller and the resource monitor" obs_started || e2e_die "observers did not start"
 
@@ -178,7 +186,7 @@ all_moved() {
 vmims_summary() {
     kctl get vmim -n ns1 -o json | jq -r '[.items[] | "\(.spec.vmiName)=\(.status.phase // "-")@\(.status.migrationState.targetNode // "?")"] | sort | join(" ")'
 }
-e2e_wait_for 240 "$N_VMS evacuations" all_moved || e2e_die "evacuations did not all succeed: $(vmims_summary)"
+e2e_wait_for 420 "$N_VMS evacuations" all_moved || e2e_die "evacuations did not all succeed: $(vmims_summary)"
 t_done=$(e2e_now_ms)
 e2e_log "all $N_VMS moved in $((t_done - t_drain)) ms: $(vmims_summary)"
 
@@ -194,8 +202,7 @@ t_free=$(e2e_now_ms)
 sleep 0.5 # the last Lease and VMIM events reach the observers
 e2e_stop obs-vmim
 e2e_stop obs-lease
-e2e_stop obs-poll-vmim
-e2e_stop obs-poll-lease
+for k in vmim lease; do for i in 1 2; do e2e_stop "obs-poll-$k-$i"; done; done
 e2e_stop obs-res
 
 # ---- the objects ----
@@ -275,8 +282,9 @@ replay "$LEASE_COUNTS" "$OBS/lease.jsonl" >"$OBS/lease-states.txt"
 for k in vmim lease; do
     c=VMIM_COUNTS
     [[ $k == lease ]] && c=LEASE_COUNTS
-    jq -r "${!c}"' "\(.t) \(counts([.l.items[] | {key: .metadata.name, value: .}] | from_entries) | if . == "" then "none" else . end)"' \
-        "$OBS/poll-$k.jsonl" >"$OBS/poll-$k.txt"
+    cat "$OBS/poll-$k-1.jsonl" "$OBS/poll-$k-2.jsonl" |
+        jq -r "${!c}"' "\(.t) \(counts([.l.items[] | {key: .metadata.name, value: .}] | from_entries) | if . == "" then "none" else . end)"' |
+        sort -n >"$OBS/poll-$k.txt"
 done
 for f in vmim-states lease-states poll-vmim poll-lease; do
     (($(wc -l <"$OBS/$f.txt") >= 10)) || e2e_die "$f: only $(wc -l <"$OBS/$f.txt") observations"
@@ -313,6 +321,11 @@ awk -v s="$order" -v n="$PER_NODE" -v h="$half" 'BEGIN {
 max_live=$(sed -E 's/^[^ ]* cluster=([0-9]+).*/\1/' "$OBS/vmim-states.txt" | sort -n | tail -n 1)
 n_ev=$(wc -l <"$OBS/vmim-states.txt")
 n_lev=$(wc -l <"$OBS/lease-states.txt")
+answer_ms() { # KIND: mean and max time_total of the polls of the drain
+    cat "$OBS/poll-$1-1.jsonl" "$OBS/poll-$1-2.jsonl" | jq -r --arg t0 "$t_drain" --arg t1 "$t_done" '
+        select(.t * 1000 >= ($t0 | tonumber) and .t * 1000 <= ($t1 | tonumber)) | .rt' |
+        awk '{s += $1; if ($1 > m) m = $1; n++} END {printf "answers in %.0f ms on average, %.0f ms at most", 1000 * s / n, 1000 * m}'
+}
 gaps() {
     awk -v t0="$t_drain" -v t1="$t_done" '$1 * 1000 >= t0 && $1 * 1000 <= t1 {if (n++) {d = ($1 - p) * 1000; if (d > m) m = d; s += d; if (d > 150) l++}; p = $1}
         END {printf "%d in the drain, every %.0f ms on average, longest gap %.0f ms, %d gaps > 150 ms", n, s / (n - 1), m, l}' "$1"
@@ -326,6 +339,7 @@ res=$(awk -v t0="$t_drain" -v t1="$t_done" -v hz="$(getconf CLK_TCK)" '
         split(f, a, ":")
         if (a[2] > rss[k]) { rss[k] = a[2]; num[k] = a[1] }
         if (a[3] > hwm[k]) hwm[k] = a[3]
+        if (t < t0 && k == "qemu") { if (!qt0) { qt0 = t; qc0 = a[4] } qt1 = t; qc1 = a[4] }
         if (t >= t0 && !(k in c0)) c0[k] = a[4]
         if (t <= t1) c1[k] = a[4]
     }
@@ -345,10 +359,11 @@ res=$(awk -v t0="$t_drain" -v t1="$t_done" -v hz="$(getconf CLK_TCK)" '
             hwm["qemu"] / 1024, hwm["libvirtd"] / 1024, hwm["vmigrated"] / 1024, hwm["vmig-test-apise"] / 1024
         printf "CPU in the drain: 4 vmigrated %.1f s, API server %.1f s; ", (c1["vmigrated"] - c0["vmigrated"]) / hz,
             (c1["vmig-test-apise"] - c0["vmig-test-apise"]) / hz
+        printf "the idle guests before the drain %.0f %% of one CPU; ", (qt1 > qt0 ? 100 * (qc1 - qc0) / hz / ((qt1 - qt0) / 1000) : 0)
         printf "load max %s, machine CPU busy in the drain %.0f %%", load, (a1 > a0 ? 100 * (b1 - b0) / (a1 - a0) : 0)
     }' "$OBS/res.txt")
 e2e_log "setup: pods $((t_pods - t0)) ms (${#pods[@]} / 3 libvirtd), guests $((t_guests - t_pods)) ms, daemons $((t_daemons - t_guests)) ms"
 e2e_log "drain: $N_VMS migrations in $((t_done - t_drain)) ms, slots free $((t_free - t_done)) ms later; $figs"
-e2e_log "observed: $n_ev VMIM events, $n_lev Lease events, polls of the VMIMs: $(gaps "$OBS/poll-vmim.txt"), of the Leases: $(gaps "$OBS/poll-lease.txt"); at most $max_live in flight; node-a first in flight $(awk -v a="$fa" -v t="$t_drain" 'BEGIN {printf "%.1f", a - t / 1000}') s, node-b $(awk -v a="$fb" -v t="$t_drain" 'BEGIN {printf "%.1f", a - t / 1000}') s, first end $(awk -v a="$fd" -v t="$t_drain" 'BEGIN {printf "%.1f", a - t / 1000}') s after the cordon; completion order $order"
+e2e_log "observed: $n_ev VMIM events, $n_lev Lease events, polls of the VMIMs: $(gaps "$OBS/poll-vmim.txt") ($(answer_ms vmim)), of the Leases: $(gaps "$OBS/poll-lease.txt") ($(answer_ms lease)); at most $max_live in flight; node-a first in flight $(awk -v a="$fa" -v t="$t_drain" 'BEGIN {printf "%.1f", a - t / 1000}') s, node-b $(awk -v a="$fb" -v t="$t_drain" 'BEGIN {printf "%.1f", a - t / 1000}') s, first end $(awk -v a="$fd" -v t="$t_drain" 'BEGIN {printf "%.1f", a - t / 1000}') s after the cordon; completion order $order"
 e2e_log "resources: $res"
 e2e_log "PASS: $N_VMS guests evacuated from two nodes at once; limits $CL/$OUT/$IN held at every VMIM and Lease event and every 100 ms poll; all slots free"
