@@ -16,12 +16,13 @@
 #     node (<= 2), at every state the API server ever had;
 #   * after every slot Lease watch event: held Leases per kind (cluster <= 5, outbound per
 #     node <= 2, inbound per node <= 2) and no slot index beyond a limit;
-#   * sampled every 100 ms (curl, not kubectl: a kubectl call costs more than the period).
+#   * sampled every 100 ms: two long-lived curl pollers per list, 50 ms apart (not kubectl:
+#     one kubectl call costs more than the period; under load an answer can too).
 # Then: both nodes have a migration in flight before the first one finishes and both keep
 # going (neither finishes its six before the other has moved half of its own), all twelve
 # guests run on node-c/node-d and continued (same boot, tick counter on, E=0), the domain is
-# shut off everywhere else, every evacuation VMIM Succeeded (exactly one per VMI), every
-# slot Lease is free, no VMI keeps status.evacuationNodeName.
+# shut off everywhere else, every evacuation VMIM Succeeded (exactly one per VMI, at least
+# 2 pre-copy iterations), every slot Lease is free, no VMI keeps status.evacuationNodeName.
 # Figures (wall time, migrations, peak RSS of QEMU/libvirtd/vmigrated, load) go to the log.
 #
 # Sizing (E2E_MEM, E2E_DIRTY, E2E_VMS_PER_NODE override): 16 MiB guests (the smallest the
