@@ -200,7 +200,18 @@ slots_free() { [[ -z $(slots_held) ]]; }
 e2e_wait_for 20 "every slot Lease released" slots_free ||
     e2e_die "slot Leases still held: $(slots_held)"
 t_free=$(e2e_now_ms)
-sleep 0.5 # the last Lease and VMIM events reach the observers
+# the watches have everything up to now once a BOOKMARK at this resourceVersion (one
+# counter for all resources) or later arrived: the streams are in order
+rv_now=$(kctl get --raw /apis/coordination.k8s.io/v1/namespaces/vmigrated/leases | jq -r .metadata.resourceVersion)
+[[ $rv_now =~ ^[0-9]+$ ]] || e2e_die "no resourceVersion from the Lease list: '$rv_now'"
+caught_up() {
+    local f
+    for f in "$OBS/vmim.jsonl" "$OBS/lease.jsonl"; do
+        jq -e --argjson rv "$rv_now" 'select(.e.type == "BOOKMARK" and (.e.object.metadata.resourceVersion | tonumber) >= $rv)' \
+            "$f" >/dev/null 2>&1 || return 1
+    done
+}
+e2e_wait_for 20 "the watches at resourceVersion $rv_now" caught_up || e2e_die "the watches fell behind"
 e2e_stop obs-vmim
 e2e_stop obs-lease
 for k in vmim lease; do for i in 1 2; do e2e_stop "obs-poll-$k-$i"; done; done
@@ -295,6 +306,7 @@ done
 # every VMIM reached Running (the watch saw the live phases), none was ever Failed
 grep -q 'done=0' "$OBS/vmim-states.txt" || e2e_die "the VMIM watch missed the start"
 tail -n 1 "$OBS/vmim-states.txt" | grep -q "done=$N_VMS\$" || e2e_die "the VMIM watch did not see the end: $(tail -n 1 "$OBS/vmim-states.txt")"
+tail -n 1 "$OBS/lease-states.txt" | grep -q ' none$' || e2e_die "the Lease watch ends with slots held: $(tail -n 1 "$OBS/lease-states.txt")"
 
 # ---- both nodes make progress ----
 # first in-flight time per source node, first completion, and the completions over time
