@@ -396,8 +396,14 @@ vmig_kube_transfer_setup(VmigKubeTransfer *t)
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body ? t->body : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)(t->body ? strlen(t->body) : 0));
     }
-    if (client->ca_path)
+    if (client->ca_path) {
         curl_easy_setopt(e, CURLOPT_CAINFO, client->ca_path);
+        /* The cluster's CA is the only trust anchor (as kubectl). libcurl-gnutls would also
+         * load its built-in CApath, /etc/ssl/certs: ~140 PEM files parsed on the main loop
+         * for every new connection, which blocked a daemon for 10 s under a burst of requests
+         * (tests/integration/kube-ca-only.sh). */
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
     if (cfg->insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);

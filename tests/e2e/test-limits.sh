@@ -116,7 +116,9 @@ round() {
     sleep 0.1
     sampler &
     SAMPLER="$SAMPLER $!"
-    trap 'kill $SAMPLER 2>/dev/null || true' EXIT
+    # tracked like every process of the run, so e2e_cleanup stops them if this round fails
+    # (replacing the harness's EXIT trap here left the whole cluster running after the test)
+    for p in $SAMPLER; do echo "$p ^$(cat "/proc/$p/comm")\$" >"$E2E_ROOT/pids/sampler-$p.pid"; done
     t0=$(e2e_now_ms)
     for v in $VMS_A $VMS_B; do
         vmim_create ns1 "$tag-$v" "$v" &
@@ -133,9 +135,8 @@ round() {
         cp "$E2E_ROOT"/logs/vmigrated-*.log "$E2E_SAVE_LOGS/$tag/"
     fi
     sleep 0.3
-    kill $SAMPLER 2>/dev/null || true
+    for p in $SAMPLER; do e2e_stop "sampler-$p"; done
     wait $SAMPLER 2>/dev/null || true
-    trap - EXIT
 
     n=$(wc -l <"$samples")
     ((n >= 20)) || e2e_die "$tag: only $n samples"
