@@ -634,6 +634,33 @@ slots_fair_defer(CtlJob *job)
     return vmig_slots_fair_reason(busy, limit, winner);
 }
 
+/* Only this daemon takes this node's outbound slots, so it knows when they are all taken:
+ * the Lease cache, plus takes in flight here that the cache may not show yet. Contending
+ * for a cluster slot then would only hold, for a moment, a slot another node could use (in
+ * the 2 x 6 drain test four of a node's six VMIMs did so, and the other node waited on
+ * "cluster limit 5/5" with four running). Returns the wait reason (transfer full) or NULL.
+ * The cache lagging behind our own writes only lets a take through to the race, as before. */
+static char *
+slots_outbound_full(CtlJob *job)
+{
+    VmigController *ctl = job->ctl;
+    guint per_node = slots_limit(ctl, VMIG_SLOTS_KIND_OUTBOUND);
+    guint held = vmig_ctl_slots_count(ctl, VMIG_SLOTS_KIND_OUTBOUND, ctl->cfg->node_name);
+    guint claiming = 0;
+    GHashTableIter it;
+    gpointer p;
+    g_hash_table_iter_init(&it, ctl->jobs);
+    while (g_hash_table_iter_next(&it, NULL, &p)) {
+        CtlJob *other = p;
+        claiming += other != job && other->slot_claiming;
+    }
+    if (held + claiming < per_node)
+        return NULL;
+    /* a take in flight may already show in the cache: do not report more than it can be */
+    return vmig_slots_wait_reason(VMIG_SLOTS_KIND_OUTBOUND, ctl->cfg->node_name,
+                                  MAX(held, MIN(held + claiming, per_node)), per_node);
+}
+
 CtlSlotsGate
 vmig_ctl_slots_gate(CtlJob *job, VmigMigrationAction action, const char *target,
                     const char **reason)
@@ -679,6 +706,23 @@ vmig_ctl_slots_gate(CtlJob *job, VmigMigrationAction action, const char *target,
             budget_busy == 1 ? "" : "s");
         *reason = job->slot_reason;
         return CTL_SLOTS_WAIT;
+    }
+    if (action == VMIG_MIGRATION_ACTION_CLAIM && !job->slot_cluster && !job->slot_outbound) {
+        char *full = slots_outbound_full(job);
+        if (full) {
+            if (g_strcmp0(full, job->slot_reason) != 0)
+                g_message("VMIM %s: %s", job->key, full);
+            g_free(job->slot_reason);
+            job->slot_reason = full;
+            job->slot_wait_kind = VMIG_SLOTS_KIND_OUTBOUND;
+            g_free(job->slot_wait_node);
+            job->slot_wait_node = g_strdup(ctl->cfg->node_name);
+            /* a freed outbound slot wakes it (vmig_ctl_slots_lease_changed); this is the
+             * fallback for a take in flight here that ends without one */
+            job->slot_retry_at_ms = vmig_ctl_wall_ms() + 1000;
+            *reason = job->slot_reason;
+            return CTL_SLOTS_WAIT;
+        }
     }
     if (action == VMIG_MIGRATION_ACTION_CLAIM && !job->slot_cluster) {
         char *defer = slots_fair_defer(job);
