@@ -58,6 +58,8 @@ typedef enum {
 #define VMIG_METRICS_PROXY_ACTIVE   "vmigrated_proxy_connections_active"   /* channel */
 #define VMIG_METRICS_SLOTS_HELD     "vmigrated_migration_slots_held"       /* direction */
 #define VMIG_METRICS_INFORMER_LISTS "vmigrated_informer_lists_total"       /* resource */
+#define VMIG_METRICS_RELISTS        "vmigrated_informer_relists_total"     /* resource */
+#define VMIG_METRICS_RECONNECTS     "vmigrated_watch_reconnects_total"     /* resource */
 #define VMIG_METRICS_API_ERRORS     "vmigrated_api_errors_total"           /* resource */
 #define VMIG_METRICS_READY          "vmigrated_ready"
 

@@ -213,8 +213,13 @@ vmig_controller_collect_metrics(VmigController *ctl)
         if (!ctl->inf[i])
             continue;
         const VmigKubeResource *r = vmig_ctl_informer_resource(i);
-        ctl_metrics_set(ctl, VMIG_METRICS_INFORMER_LISTS, (const char *const[]){r->resource, NULL},
+        const char *const labels[] = {r->resource, NULL};
+        ctl_metrics_set(ctl, VMIG_METRICS_INFORMER_LISTS, labels,
                         vmig_kube_informer_list_count(ctl->inf[i]));
+        ctl_metrics_set(ctl, VMIG_METRICS_RELISTS, labels,
+                        vmig_kube_informer_relist_count(ctl->inf[i]));
+        ctl_metrics_set(ctl, VMIG_METRICS_RECONNECTS, labels,
+                        vmig_kube_informer_watch_reconnects(ctl->inf[i]));
     }
     guint active[VMIG_PROXY_N_CHANNELS] = {0};
     GHashTableIter it;

@@ -406,6 +406,13 @@ static const struct {
     {VMIG_METRICS_INFORMER_LISTS, VMIG_METRICS_COUNTER,
      "LIST requests of an informer (the initial list and every relist after 410 Expired).",
      L("resource")},
+    {VMIG_METRICS_RELISTS, VMIG_METRICS_COUNTER,
+     "Relists of an informer because its watch answered 410 Expired (resourceVersion too old).",
+     L("resource")},
+    {VMIG_METRICS_RECONNECTS, VMIG_METRICS_COUNTER,
+     "Watch streams of an informer that ended and were opened again (server close, error, read "
+     "deadline, 410 Expired).",
+     L("resource")},
     {VMIG_METRICS_API_ERRORS, VMIG_METRICS_COUNTER,
      "Kubernetes API writes that failed after their retries, by resource.", L("resource")},
     {VMIG_METRICS_READY, VMIG_METRICS_GAUGE,
