@@ -80,8 +80,9 @@ vmig_ctl_metrics_complete(CtlJob *job, gboolean ok)
 }
 
 void
-vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel, guint64 forward,
-                            guint64 reverse, gboolean ok)
+vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel,
+                            VmigProxyTransport transport, guint64 forward, guint64 reverse,
+                            gboolean ok)
 {
     if (!ctl->metrics)
         return;
@@ -91,7 +92,9 @@ vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel, guint
     ctl_metrics_add(ctl, VMIG_METRICS_PROXY_BYTES, (const char *const[]){ch, "reverse", NULL},
                     (double)reverse);
     ctl_metrics_add(ctl, VMIG_METRICS_PROXY_CONNS,
-                    (const char *const[]){ch, ok ? "ok" : "error", NULL}, 1);
+                    (const char *const[]){ch, ok ? "ok" : "error",
+                                          vmig_proxy_transport_to_string(transport), NULL},
+                    1);
 }
 
 void

@@ -396,8 +396,9 @@ static const struct {
      "memory, disk) and direction (forward: source to target; reverse).",
      L("channel", "direction")},
     {VMIG_METRICS_PROXY_CONNS, VMIG_METRICS_COUNTER,
-     "Finished migration proxy connections, by channel and result (ok, error).",
-     L("channel", "result")},
+     "Finished migration proxy connections, by channel, result (ok, error) and transport (tls, "
+     "plain: KubeVirt's migrations.disableTLS as the source decided it).",
+     L("channel", "result", "transport")},
     {VMIG_METRICS_PROXY_ACTIVE, VMIG_METRICS_GAUGE, "Open migration proxy connections, by channel.",
      L("channel")},
     {VMIG_METRICS_SLOTS_HELD, VMIG_METRICS_GAUGE,

@@ -306,7 +306,8 @@ test_promtool(void **state)
     vmig_metrics_add(m, VMIG_METRICS_STARTED, NULL, 3, NULL);
     vmig_metrics_add(m, VMIG_METRICS_COMPLETED, V("Succeeded"), 2, NULL);
     vmig_metrics_add(m, VMIG_METRICS_PROXY_BYTES, V("memory", "forward"), 1e12, NULL);
-    vmig_metrics_add(m, VMIG_METRICS_PROXY_CONNS, V("libvirt", "error"), 1, NULL);
+    vmig_metrics_add(m, VMIG_METRICS_PROXY_CONNS, V("libvirt", "error", "tls"), 1, NULL);
+    vmig_metrics_add(m, VMIG_METRICS_PROXY_CONNS, V("memory", "ok", "plain"), 4, NULL);
     vmig_metrics_set(m, VMIG_METRICS_PROXY_ACTIVE, V("disk"), 4, NULL);
     vmig_metrics_set(m, VMIG_METRICS_SLOTS_HELD, V("outbound"), 2, NULL);
     vmig_metrics_set(m, VMIG_METRICS_INFORMER_LISTS, V("virtualmachineinstances"), 2, NULL);
