@@ -7,8 +7,10 @@
 #   mig3 node-a -> node-b with disableTLS: false but node-b's agent restarted with
 #        --disable-tls (no credentials) -> Failed with a reason naming TLS, never downgraded;
 #        the guest keeps running on node-a.
-# Evidence of the transport: the source's decision in the VMIM's source annotation, each
-# agent's vmigrated_proxy_connections_total{transport=...} and its per-migration log line.
+# Evidence of the transport: on the wire, node-b's interfaces carry QEMU's migration stream
+# header ("QEVM", version 3) in clear during mig1 and never during mig2 (a packet socket in
+# node-b's namespace); the source's decision in the VMIM's source annotation; each agent's
+# vmigrated_proxy_connections_total{transport=...} and its per-migration log line.
 # A plain target refuses a TLS handshake and a TLS target refuses plain bytes (unit tests of
 # the proxy), so a migration that succeeds had both ends on the transport they report.
 set -euo pipefail
@@ -57,7 +59,28 @@ expect_transport() {
     done
 }
 
+# wire_start NAME: count packets on node-b's interfaces that carry QEMU's migration stream
+# header in clear (8 bytes: a chance match in ciphertext is ~2^-64 per position).
+cat >"$E2E_ROOT/wire.py" <<'PY'
+import signal, socket, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+print("ready", flush=True)
+n = 0
+while True:
+    if b"QEVM\x00\x00\x00\x03" in s.recv(262144):
+        n += 1
+        print("match", n, flush=True)
+PY
+wire_start() {
+    e2e_spawn "wire-$1" 'python3' ip netns exec "$(node_netns node-b)" python3 "$E2E_ROOT/wire.py"
+    e2e_wait_for 10 "the packet socket of $1" grep -q ready "$E2E_ROOT/logs/wire-$1.log" ||
+        e2e_die "wire sniffer $1 did not start: $(cat "$E2E_ROOT/logs/wire-$1.log")"
+}
+wire_matches() { grep -c '^match' "$E2E_ROOT/logs/wire-$1.log" || true; }
+
 # mig1: plain TCP, as the CR says
+wire_start mig1
 last=$(guest_last node-a ns1 vm1)
 vmim_create ns1 mig1 vm1
 vmim_wait ns1 mig1 Succeeded 180 || e2e_die "mig1 did not succeed: $(vmim_reason ns1 mig1)"
@@ -65,6 +88,9 @@ e2e_wait_for 30 "VMI nodeName node-b" scen_vmi_node_is node-b || e2e_die "VMI no
 scen_only_on node-b
 scen_guest_continues node-b "$last"
 expect_transport mig1 node-a node-b plain true
+e2e_stop wire-mig1
+(($(wire_matches mig1) > 0)) || e2e_die "mig1: no QEMU stream header in clear on node-b's wire"
+e2e_log "mig1: QEMU stream header seen in clear on the wire ($(wire_matches mig1) packet(s))"
 for n in node-a node-b; do
     [[ -z $(conns "$n" tls) ]] || e2e_die "$n counted TLS memory connections during mig1"
 done
@@ -72,6 +98,7 @@ done
 # mig2: the CR now asks for TLS; the agents follow without a restart
 scen_kubevirt_migrations '{disableTLS: false}'
 sleep 2 # the KubeVirt informers of both agents see the change
+wire_start mig2
 last=$(guest_last node-b ns1 vm1)
 vmim_create ns1 mig2 vm1
 vmim_wait ns1 mig2 Succeeded 180 || e2e_die "mig2 did not succeed: $(vmim_reason ns1 mig2)"
@@ -79,6 +106,9 @@ e2e_wait_for 30 "VMI nodeName node-a" scen_vmi_node_is node-a || e2e_die "VMI no
 scen_only_on node-a
 scen_guest_continues node-a "$last"
 expect_transport mig2 node-b node-a tls false
+e2e_stop wire-mig2
+(($(wire_matches mig2) == 0)) || e2e_die "mig2: QEMU stream header in clear on the wire, want TLS"
+e2e_log "mig2: no QEMU stream header in clear on the wire"
 
 # mig3: the target cannot do TLS (--disable-tls): the migration fails, it is not downgraded
 vmigrated_stop node-b
