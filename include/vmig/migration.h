@@ -101,8 +101,8 @@ typedef struct {
     VmigMigrationRole role;
     VmigMigrationAction action;
     VmigModelMigrationPhase next_phase; /* the phase the action writes (or the current one) */
-    char *reason;                  /* (nullable) human reason: failure, wait, event text */
-    gint64 wake_at_ms;             /* re-decide at this time even without news; 0 = never */
+    char *reason;                       /* (nullable) human reason: failure, wait, event text */
+    gint64 wake_at_ms;                  /* re-decide at this time even without news; 0 = never */
 } VmigMigrationDecision;
 
 /**

@@ -66,6 +66,8 @@ typedef struct {
     const char *disks_uri;            /* VIR_MIGRATE_PARAM_DISKS_URI, "unix://<proxy NBD socket>" */
     gboolean shared_storage_declared; /* VIR_MIGRATE_UNSAFE: disks on storage both nodes see */
     guint64 bandwidth_mibps;          /* VIR_MIGRATE_PARAM_BANDWIDTH in MiB/s; 0 = unlimited */
+    guint64 bandwidth_postcopy_mibps; /* VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY in MiB/s; 0 = not
+                                         sent (QEMU: post-copy unlimited) */
 } VmigVirtMigrateSettings;
 
 /* Type of one typed parameter, mirrors the virTypedParameterType values used. */
@@ -578,6 +580,14 @@ gboolean vmig_virt_domain_abort_job(VmigVirtDomain *dom, guint wait_ms, GError *
 /** vmig_virt_domain_set_max_speed: virDomainMigrateSetMaxSpeed on the running job, MiB/s
  * (0 = unlimited, sent as VMIG_VIRT_BANDWIDTH_UNLIMITED). Blocking. */
 gboolean vmig_virt_domain_set_max_speed(VmigVirtDomain *dom, guint64 mibps, GError **error);
+
+/** vmig_virt_domain_set_max_postcopy_speed: virDomainMigrateSetMaxSpeed with
+ * VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY, MiB/s (0 = unlimited, sent as
+ * VMIG_VIRT_BANDWIDTH_UNLIMITED): QEMU's max-postcopy-bandwidth, which takes over from the
+ * pre-copy limit at the switch to post-copy and is the only one that acts after it.
+ * Blocking. Returns: FALSE with VMIG_VIRT_ERROR_INVALID or _LIBVIRT. */
+gboolean vmig_virt_domain_set_max_postcopy_speed(VmigVirtDomain *dom, guint64 mibps,
+                                                 GError **error);
 
 /** vmig_virt_domain_set_max_downtime: virDomainMigrateSetMaxDowntime, ms. Blocking. */
 gboolean vmig_virt_domain_set_max_downtime(VmigVirtDomain *dom, guint64 downtime_ms,

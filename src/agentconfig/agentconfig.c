@@ -12,8 +12,9 @@ G_DEFINE_QUARK(vmig - agentconfig - error - quark, vmig_agentconfig_error)
 typedef enum {
     OPT_STRING,
     OPT_BOOL,
-    OPT_MS,    /* a whole number of milliseconds */
-    OPT_COUNT, /* a whole number of things, 1..1000 */
+    OPT_MS,        /* a whole number of milliseconds */
+    OPT_COUNT,     /* a whole number of things, 1..1000 */
+    OPT_BANDWIDTH, /* bytes/s as a Kubernetes quantity, 0 or at least 1Mi (kept as text) */
 } OptType;
 
 typedef struct {
@@ -70,6 +71,9 @@ static const OptSpec vmig_agentconfig_options[] = {
      "bounded wait for an aborted libvirt job to end"},
     {"inbound-migrations", OPT_COUNT, "2", NULL, F(inbound_migrations), "N",
      "migrations this node receives at once (its inbound slot Leases)"},
+    {"migration-bandwidth-budget", OPT_BANDWIDTH, "0", NULL, F(migration_bandwidth_budget),
+     "QUANTITY",
+     "bytes/s shared by this node's outbound migrations, e.g. 100Mi (0: off; at least 1Mi)"},
     {"http-address", OPT_STRING, "", NULL, F(http_address), "HOST:PORT",
      "serve /healthz, /readyz and /metrics here (empty: off)"},
     {"log-format", OPT_STRING, "text", NULL, F(log_format), "text|json", "log line format"},
@@ -106,6 +110,32 @@ vmig_agentconfig_env_name(const char *name)
     return g_strconcat("VMIGRATED_", up, NULL);
 }
 
+/* A bandwidth quantity in MiB/s, rounded down so the budget is never exceeded by rounding;
+ * refuses negative values and positive ones below 1 MiB/s (libvirt's unit: 0 would mean
+ * unlimited). */
+static gboolean
+vmig_agentconfig_bandwidth(const char *text, guint64 *mibps, GError **error)
+{
+    VmigModelQuantity q;
+    if (!vmig_model_quantity_parse(text, "bytes/s", &q, error))
+        return FALSE;
+    if (q.negative && !vmig_model_quantity_is_zero(&q)) {
+        g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
+                    "a bandwidth cannot be negative");
+        return FALSE;
+    }
+    /* units + nanos/1e9 with nanos < 1e9: the fraction never reaches a whole MiB */
+    guint64 v = (guint64)q.units / (1024 * 1024);
+    if (v == 0 && !vmig_model_quantity_is_zero(&q)) {
+        g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
+                    "below 1Mi (libvirt limits migrations in whole MiB/s; 0 turns the budget "
+                    "off)");
+        return FALSE;
+    }
+    *mibps = MIN(v, (guint64)(G_MAXINT64 / (1024 * 1024)));
+    return TRUE;
+}
+
 static const char *
 vmig_agentconfig_source_name(VmigAgentConfigSource s)
 {
@@ -128,6 +158,21 @@ vmig_agentconfig_set(VmigAgentConfig *cfg, const OptSpec *o, const char *value,
         char **p = (char **)field;
         g_free(*p);
         *p = value ? g_strdup(value) : NULL;
+        return TRUE;
+    }
+    case OPT_BANDWIDTH: {
+        guint64 mibps = 0;
+        g_autoptr(GError) perr = NULL;
+        if (!vmig_agentconfig_bandwidth(value, &mibps, &perr)) {
+            g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
+                        "--%s (%s%s%s): '%s' is not a bandwidth in bytes/s like 100Mi: %s", o->name,
+                        vmig_agentconfig_source_name(src), where ? " " : "", where ? where : "",
+                        value, perr->message);
+            return FALSE;
+        }
+        char **p = (char **)field;
+        g_free(*p);
+        *p = g_strdup(value);
         return TRUE;
     }
     case OPT_BOOL: {
@@ -183,15 +228,25 @@ vmig_agentconfig_free(VmigAgentConfig *cfg)
         return;
     for (gsize i = 0; i < G_N_ELEMENTS(vmig_agentconfig_options); i++) {
         const OptSpec *o = &vmig_agentconfig_options[i];
-        if (o->type == OPT_STRING)
+        if (o->type == OPT_STRING || o->type == OPT_BANDWIDTH)
             g_free(*(char **)((char *)cfg + o->offset));
     }
     g_free(cfg);
 }
 
-static gboolean
-vmig_agentconfig_validate(VmigAgentConfig *cfg, GError **error)
+/* "command line", "environment NODE_NAME", "config file /etc/x.conf" or "default": where
+ * the value of option @name came from, for messages of checks that span options. */
+static const char *
+vmig_agentconfig_origin(GHashTable *origins, const char *name)
 {
+    const char *o = g_hash_table_lookup(origins, name);
+    return o ? o : "default";
+}
+
+static gboolean
+vmig_agentconfig_validate(VmigAgentConfig *cfg, GHashTable *origins, GError **error)
+{
+#define ORIGIN(opt) vmig_agentconfig_origin(origins, opt)
     if (!cfg->node_name || !*cfg->node_name) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_MISSING,
                     "--node-name: no value (set the flag, VMIGRATED_NODE_NAME, or NODE_NAME "
@@ -200,21 +255,27 @@ vmig_agentconfig_validate(VmigAgentConfig *cfg, GError **error)
     }
     if (!vmig_model_validate_name(cfg->node_name, "--node-name", NULL)) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                    "--node-name: '%s' is not a DNS-1123 subdomain", cfg->node_name);
+                    "--node-name (%s): '%s' is not a DNS-1123 subdomain", ORIGIN("node-name"),
+                    cfg->node_name);
         return FALSE;
     }
-    if (!vmig_model_validate_namespace(cfg->lease_namespace, "--lease-namespace", error))
+    g_autoptr(GError) nerr = NULL;
+    if (!vmig_model_validate_namespace(cfg->lease_namespace, "--lease-namespace", &nerr)) {
+        g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID, "%s (%s)",
+                    nerr->message, ORIGIN("lease-namespace"));
         return FALSE;
+    }
     if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                    "--log-format: '%s' is not text or json", cfg->log_format);
+                    "--log-format (%s): '%s' is not text or json", ORIGIN("log-format"),
+                    cfg->log_format);
         return FALSE;
     }
     if (cfg->migration_address && *cfg->migration_address &&
         !g_hostname_is_ip_address(cfg->migration_address)) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                    "--migration-address: '%s' is not an IPv4 or IPv6 address",
-                    cfg->migration_address);
+                    "--migration-address (%s): '%s' is not an IPv4 or IPv6 address",
+                    ORIGIN("migration-address"), cfg->migration_address);
         return FALSE;
     }
     if (cfg->http_address && *cfg->http_address) {
@@ -225,14 +286,15 @@ vmig_agentconfig_validate(VmigAgentConfig *cfg, GError **error)
         if (!colon || !bracket_ok ||
             !g_ascii_string_to_unsigned(colon + 1, 10, 0, 65535, &port, NULL)) {
             g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                        "--http-address: '%s' is not HOST:PORT, [IPV6]:PORT or :PORT",
-                        cfg->http_address);
+                        "--http-address (%s): '%s' is not HOST:PORT, [IPV6]:PORT or :PORT",
+                        ORIGIN("http-address"), cfg->http_address);
             return FALSE;
         }
     }
     if (!g_path_is_absolute(cfg->pod_share_path)) {
         g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                    "--pod-share-path: '%s' is not an absolute path", cfg->pod_share_path);
+                    "--pod-share-path (%s): '%s' is not an absolute path", ORIGIN("pod-share-path"),
+                    cfg->pod_share_path);
         return FALSE;
     }
     /* Check each template once with sample values so a typo fails at start, not at the
@@ -254,17 +316,19 @@ vmig_agentconfig_validate(VmigAgentConfig *cfg, GError **error)
             vmig_agentconfig_expand(templates[i].tmpl, "ns", "name",
                                     "00000000-0000-4000-8000-000000000000", "node", 1, &terr);
         if (!s) {
-            g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID, "--%s: %s",
-                        templates[i].opt, terr->message);
+            g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
+                        "--%s (%s): %s", templates[i].opt, ORIGIN(templates[i].opt), terr->message);
             return FALSE;
         }
         if (i != 3 && !g_path_is_absolute(s)) {
             g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                        "--%s: '%s' is not an absolute path", templates[i].opt, templates[i].tmpl);
+                        "--%s (%s): '%s' is not an absolute path", templates[i].opt,
+                        ORIGIN(templates[i].opt), templates[i].tmpl);
             return FALSE;
         }
     }
     return TRUE;
+#undef ORIGIN
 }
 
 VmigAgentConfig *
@@ -277,6 +341,7 @@ vmig_agentconfig_load(int *argc, char ***argv, char **envp, GError **error)
     g_autoptr(GHashTable) flags = st.flags;
     g_autofree char *config_file = NULL;
     gboolean print_config = FALSE;
+    g_autoptr(GHashTable) origins = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
 
     /* Flags: every table row becomes a callback option so we know which were given. */
     gsize n = G_N_ELEMENTS(vmig_agentconfig_options);
@@ -381,13 +446,20 @@ vmig_agentconfig_load(int *argc, char ***argv, char **envp, GError **error)
         }
         if (value && !vmig_agentconfig_set(cfg, o, value, src, where, error))
             return NULL;
+        g_hash_table_insert(origins, (gpointer)o->name,
+                            g_strdup_printf("%s%s%s", vmig_agentconfig_source_name(src),
+                                            where ? " " : "", where ? where : ""));
     }
     if (cfg->kubeconfig && !*cfg->kubeconfig)
         g_clear_pointer(&cfg->kubeconfig, g_free);
     if (cfg->pod_pid_file && !*cfg->pod_pid_file)
         g_clear_pointer(&cfg->pod_pid_file, g_free);
+    /* checked when set: cannot fail here */
+    if (!vmig_agentconfig_bandwidth(cfg->migration_bandwidth_budget,
+                                    &cfg->migration_bandwidth_budget_mibps, error))
+        return NULL;
 
-    if (!vmig_agentconfig_validate(cfg, error))
+    if (!vmig_agentconfig_validate(cfg, origins, error))
         return NULL;
     if (print_config) {
         g_autofree char *text = vmig_agentconfig_to_keyfile(cfg);
@@ -406,7 +478,8 @@ vmig_agentconfig_to_keyfile(const VmigAgentConfig *cfg)
         const char *field = (const char *)cfg + o->offset;
         g_string_append_printf(out, "# %s\n", o->help);
         switch (o->type) {
-        case OPT_STRING: {
+        case OPT_STRING:
+        case OPT_BANDWIDTH: {
             const char *v = *(char *const *)field;
             g_string_append_printf(out, "%s%s=%s\n", v ? "" : "#", o->name, v ? v : "");
             break;

@@ -202,6 +202,10 @@ vmig_migration_source(const VmigMigrationFacts *f, VmigMigrationDecision *d)
         /* The target daemon may be dead or partitioned: this deadline fires from the
          * wake-up timer even if no watch event ever arrives (B15 run C). */
         gint64 since = f->phase_since_ms > 0 ? f->phase_since_ms : f->created_ms;
+        /* metav1.Time keeps whole seconds: the phase began somewhere in that second, so
+         * count from its end (the deadline may fire up to 1 s late, never early). */
+        if (since % 1000 == 0)
+            since += 999;
         gint64 deadline = since + f->target_ready_timeout_ms;
         if (f->now_ms >= deadline) {
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_FAIL, VMIG_MODEL_MIGRATION_PHASE_FAILED,

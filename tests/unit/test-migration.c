@@ -100,7 +100,23 @@ test_source_happy_path(void **state)
         {"scheduled waits for the target with a deadline",
          claimed(VMIG_MODEL_MIGRATION_PHASE_SCHEDULED, "node-a"), VMIG_MIGRATION_ROLE_SOURCE,
          VMIG_MIGRATION_ACTION_NONE, VMIG_MODEL_MIGRATION_PHASE_SCHEDULED, NULL,
-         T0 - 1000 + 150000},
+         T0 - 1000 + 999 + 150000},
+        /* a whole-second timestamp (metav1.Time) may be up to 999 ms before the real entry:
+         * the deadline counts from the end of that second, so it never fires early */
+        {"whole-second phase time: not failed at exactly the timeout", ({
+             VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_PREPARING_TARGET, "node-a");
+             f.now_ms = f.phase_since_ms + 150000;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_NONE,
+         VMIG_MODEL_MIGRATION_PHASE_PREPARING_TARGET, NULL, T0 - 1000 + 999 + 150000},
+        {"millisecond phase time: the deadline is exact", ({
+             VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_SCHEDULED, "node-a");
+             f.phase_since_ms = T0 - 1234;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_NONE,
+         VMIG_MODEL_MIGRATION_PHASE_SCHEDULED, NULL, T0 - 1234 + 150000},
         {"target ready starts the migration",
          claimed(VMIG_MODEL_MIGRATION_PHASE_TARGET_READY, "node-a"), VMIG_MIGRATION_ROLE_SOURCE,
          VMIG_MIGRATION_ACTION_START, VMIG_MODEL_MIGRATION_PHASE_RUNNING, NULL, -1},
@@ -213,7 +229,7 @@ test_source_refusals(void **state)
         /* B15 run C: the target daemon died before TargetReady. */
         {"B15 target deadline passes: Failed naming node-b", ({
              VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_PREPARING_TARGET, "node-a");
-             f.now_ms = f.phase_since_ms + 150000;
+             f.now_ms = f.phase_since_ms + 999 + 150000;
              f;
          }),
          VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_FAIL, VMIG_MODEL_MIGRATION_PHASE_FAILED,
