@@ -459,7 +459,12 @@ ctl_schedule(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi, const char *ta
 {
     CtlWork *w = ctl_work_new(job, vmi);
     w->source_json = g_strdup(target); /* carried to the completion */
-    w->disable_tls = vmig_ctl_disable_tls(job->ctl);
+    /* decided once: a repeated SCHEDULE keeps what an earlier one recorded */
+    VmigProxyTransport recorded =
+        vmig_ctl_source_transport(g_hash_table_lookup(vmim->meta.annotations, VMIG_CTL_ANN_SOURCE));
+    w->disable_tls = recorded == VMIG_PROXY_TRANSPORT_DEFAULT
+                         ? vmig_ctl_disable_tls(job->ctl)
+                         : recorded == VMIG_PROXY_TRANSPORT_PLAIN;
     ctl_run_thread(job, w, ctl_schedule_thread, ctl_schedule_done);
 }
 

@@ -74,9 +74,10 @@ while True:
 PY
 wire_start() {
     e2e_spawn "wire-$1" 'python3' ip netns exec "$(node_netns node-b)" python3 "$E2E_ROOT/wire.py"
-    e2e_wait_for 10 "the packet socket of $1" grep -q ready "$E2E_ROOT/logs/wire-$1.log" ||
+    e2e_wait_for 10 "the packet socket of $1" _wire_ready "$1" ||
         e2e_die "wire sniffer $1 did not start: $(cat "$E2E_ROOT/logs/wire-$1.log")"
 }
+_wire_ready() { grep -qs ready "$E2E_ROOT/logs/wire-$1.log" || return 1; } # 2 would end the wait
 wire_matches() { grep -c '^match' "$E2E_ROOT/logs/wire-$1.log" || true; }
 
 # mig1: plain TCP, as the CR says
