@@ -51,8 +51,9 @@ typedef struct {
     char *tls_cert;          /* PEM files of the mounted Secret */
     char *tls_key;
     char *tls_ca;
-    gboolean disable_tls; /* plain TCP between nodes; governs the proxy (KubeVirt's
-                             migrations.disableTLS is not read: set this flag on every node) */
+    gboolean disable_tls; /* no TLS credentials: migrations this node is source of are plain
+                             TCP, TLS ones toward it fail (the KubeVirt CR's
+                             migrations.disableTLS decides otherwise; docs/daemon.md) */
 
     /* locating a VMI's pod on this node */
     char *pod_share_dir;  /* host path of the pod's virtShareDir, template */

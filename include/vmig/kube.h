@@ -482,6 +482,25 @@ const char *vmig_kube_informer_resource_version(VmigKubeInformer *inf);
 /* Returns: how many LISTs this informer has issued (initial + relists). */
 guint vmig_kube_informer_list_count(VmigKubeInformer *inf);
 
+/**
+ * vmig_kube_informer_relist_count:
+ * Returns: how many times a watch ended with 410 Expired (an HTTP 410 answer or an in-stream
+ * ERROR event with code 410) and the informer relisted, as client-go's reflector does. A LIST
+ * retried after a failed LIST or restarted after its paged snapshot expired is not counted
+ * here (vmig_kube_informer_list_count() counts every LIST).
+ */
+guint vmig_kube_informer_relist_count(VmigKubeInformer *inf);
+
+/**
+ * vmig_kube_informer_watch_reconnects:
+ * Returns: how many watch streams ended and were (or are about to be) opened again, whatever
+ * the cause: a clean close by the server (timeoutSeconds, restart, a cut), a transport or
+ * decode error, an HTTP error status, the read deadline (no byte for read_deadline_ms), or
+ * 410 Expired (then after a relist). The first watch is not counted, nor the end of the
+ * watch by vmig_kube_informer_free(). Counts since vmig_kube_informer_new(); never decreases.
+ */
+guint vmig_kube_informer_watch_reconnects(VmigKubeInformer *inf);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Status writes with preconditions                                                           */
 

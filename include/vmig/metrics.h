@@ -54,10 +54,12 @@ typedef enum {
 #define VMIG_METRICS_STARTED        "vmigrated_migrations_started_total"
 #define VMIG_METRICS_COMPLETED      "vmigrated_migrations_completed_total" /* result */
 #define VMIG_METRICS_PROXY_BYTES    "vmigrated_proxy_bytes_total"          /* channel, direction */
-#define VMIG_METRICS_PROXY_CONNS    "vmigrated_proxy_connections_total"    /* channel, result */
+#define VMIG_METRICS_PROXY_CONNS    "vmigrated_proxy_connections_total"    /* ch/result/transport */
 #define VMIG_METRICS_PROXY_ACTIVE   "vmigrated_proxy_connections_active"   /* channel */
 #define VMIG_METRICS_SLOTS_HELD     "vmigrated_migration_slots_held"       /* direction */
 #define VMIG_METRICS_INFORMER_LISTS "vmigrated_informer_lists_total"       /* resource */
+#define VMIG_METRICS_RELISTS        "vmigrated_informer_relists_total"     /* resource */
+#define VMIG_METRICS_RECONNECTS     "vmigrated_watch_reconnects_total"     /* resource */
 #define VMIG_METRICS_API_ERRORS     "vmigrated_api_errors_total"           /* resource */
 #define VMIG_METRICS_READY          "vmigrated_ready"
 /* bytes/s: the speed limit libvirt applies to each running outbound migration (its share of

@@ -103,13 +103,26 @@ gboolean vmig_proxy_parse_host_port(const char *s, char **host, guint16 *port, G
 gboolean vmig_proxy_port_map_parse(JsonNode *map, guint16 ports[VMIG_PROXY_N_CHANNELS],
                                    GError **error);
 
+/* How the node-to-node legs of one migration are carried: KubeVirt's
+ * spec.configuration.migrations.disableTLS, decided once per migration by the source node and
+ * followed by the target, so both ends agree even while their caches of the KubeVirt CR lag. */
+typedef enum {
+    VMIG_PROXY_TRANSPORT_DEFAULT, /* the proxy's setting: TLS unless VmigProxyConfig.disable_tls */
+    VMIG_PROXY_TRANSPORT_TLS,     /* mutual TLS (disableTLS false or absent) */
+    VMIG_PROXY_TRANSPORT_PLAIN,   /* plain TCP (disableTLS true) */
+} VmigProxyTransport;
+
+/** vmig_proxy_transport_to_string: Returns: (transfer none): "default", "tls", "plain". */
+const char *vmig_proxy_transport_to_string(VmigProxyTransport transport);
+
 /* Daemon-wide settings (KubeVirt MigrationConfiguration and the node's TLS Secret). */
 typedef struct {
     /* Mutual TLS between nodes; files of a mounted Secret, re-read when they change. */
     const char *cert_file;      /* PEM leaf certificate of this node (SAN dNSName = node name) */
     const char *key_file;       /* PEM private key */
     const char *ca_file;        /* PEM CA bundle used to verify peers */
-    gboolean disable_tls;       /* KubeVirt migrations.disableTLS: plain TCP (warned about) */
+    gboolean disable_tls;       /* no TLS credentials: every migration is plain TCP (warned
+                                   about); a migration asking for TLS is refused at start */
     const char *tls_priority;   /* NULL: TLS 1.3 preferred, TLS 1.2 minimum */
     guint connect_timeout_ms;   /* node-to-node connect deadline; 0: 10000 ms */
     guint handshake_timeout_ms; /* TLS handshake deadline; 0: 10000 ms */
@@ -151,6 +164,8 @@ typedef struct {
     uid_t socket_uid;        /* owner of the socket files (the pod's QEMU user) */
     gid_t socket_gid;
     guint socket_mode; /* 0: 0600 */
+    /* TLS or plain dialling (the source's disableTLS decision); DEFAULT: the proxy's */
+    VmigProxyTransport transport;
 } VmigProxySourceSpec;
 
 /* Target side of one migration. */
@@ -167,22 +182,29 @@ typedef struct {
      * namespace @forward_netns (e.g. /proc/<pid>/ns/net); NULL: unused. */
     const char *forward_tcp[VMIG_PROXY_N_CHANNELS];
     const char *forward_netns;
+    /* what the listeners accept, as the source decided (its annotation); DEFAULT: the proxy's.
+     * A TLS listener refuses a plain peer and a plain listener refuses a peer that opens
+     * with a TLS handshake record: a mismatch fails, it never downgrades. */
+    VmigProxyTransport transport;
 } VmigProxyTargetSpec;
 
 /**
  * vmig_proxy_start_source:
- * Creates the unix listeners of migration @spec->uid. Idempotent: starting a UID that already
- * runs as source returns TRUE and changes nothing.
+ * Creates the unix listeners of migration @spec->uid; each connection dials the target with
+ * @spec->transport (logged once per migration; plain TCP as a warning). Idempotent: starting
+ * a UID that already runs as source with the same transport returns TRUE and changes nothing.
  * Returns: FALSE with VMIG_PROXY_ERROR_INVALID (UID, path too long, no channel),
- * VMIG_PROXY_ERROR_EXISTS (UID runs as target) or VMIG_PROXY_ERROR_IO (mkdir, bind, chown);
- * nothing is left behind on failure.
+ * VMIG_PROXY_ERROR_EXISTS (UID runs as target, or with the other transport),
+ * VMIG_PROXY_ERROR_TLS (TLS asked of a proxy made with disable_tls) or VMIG_PROXY_ERROR_IO
+ * (mkdir, bind, chown); nothing is left behind on failure.
  */
 gboolean vmig_proxy_start_source(VmigProxy *proxy, const VmigProxySourceSpec *spec, GError **error);
 
 /**
  * vmig_proxy_start_target:
- * Binds one TCP listener per served channel on a kernel-chosen port. Idempotent like
- * vmig_proxy_start_source(). Returns: FALSE with VMIG_PROXY_ERROR_INVALID, _EXISTS or _IO.
+ * Binds one TCP listener per served channel on a kernel-chosen port, accepting
+ * @spec->transport only. Idempotent like vmig_proxy_start_source().
+ * Returns: FALSE with VMIG_PROXY_ERROR_INVALID, _EXISTS, _TLS or _IO.
  */
 gboolean vmig_proxy_start_target(VmigProxy *proxy, const VmigProxyTargetSpec *spec, GError **error);
 
@@ -214,6 +236,7 @@ typedef struct {
     guint connections[VMIG_PROXY_N_CHANNELS];     /* accepted since start */
     guint active[VMIG_PROXY_N_CHANNELS];          /* open now */
     guint refused;                                /* refused peers (address, TLS, UID) */
+    VmigProxyTransport transport;                 /* TLS or PLAIN, never DEFAULT */
 } VmigProxyStats;
 
 /**

@@ -46,7 +46,8 @@ static const OptSpec vmig_agentconfig_options[] = {
     {"tls-ca", OPT_STRING, "/etc/vmigrated/tls/ca.crt", NULL, F(tls_ca), "FILE",
      "CA bundle that signs every node's migration certificate (PEM)"},
     {"disable-tls", OPT_BOOL, "false", NULL, F(disable_tls), NULL,
-     "carry migration data between nodes without TLS (logged as a warning)"},
+     "no TLS credentials: migrations from this node are plain TCP, TLS ones toward it fail "
+     "(prefer the KubeVirt CR's migrations.disableTLS)"},
     {"pod-share-dir", OPT_STRING, "/var/run/kubevirt-pods/{namespace}_{name}", NULL,
      F(pod_share_dir), "TEMPLATE",
      "host path of a VMI pod's virtShareDir; {namespace} {name} {uid} {node} {pid}"},

@@ -342,6 +342,7 @@ typedef struct {
     /* inputs for the target check */
     char *source_json;
     gboolean allow_host_passthrough;
+    gboolean disable_tls; /* SCHEDULE: recorded in the source annotation */
     /* results */
     char *result_json;             /* SCHEDULE: the source annotation */
     VmigCapabilityResult *verdict; /* PREPARE_TARGET */
@@ -442,6 +443,8 @@ ctl_schedule_thread(GTask *task, gpointer src, gpointer data, GCancellable *canc
     json_builder_add_int_value(b, (gint64)source.qemu_version);
     json_builder_set_member_name(b, "domainXML");
     json_builder_add_string_value(b, xml);
+    json_builder_set_member_name(b, "disableTLS"); /* both proxies follow this, not their caches */
+    json_builder_add_boolean_value(b, w->disable_tls);
     json_builder_end_object(b);
     vmig_capability_source_clear(&source);
     g_autoptr(JsonNode) root = json_builder_get_root(b);
@@ -456,6 +459,12 @@ ctl_schedule(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi, const char *ta
 {
     CtlWork *w = ctl_work_new(job, vmi);
     w->source_json = g_strdup(target); /* carried to the completion */
+    /* decided once: a repeated SCHEDULE keeps what an earlier one recorded */
+    VmigProxyTransport recorded =
+        vmig_ctl_source_transport(g_hash_table_lookup(vmim->meta.annotations, VMIG_CTL_ANN_SOURCE));
+    w->disable_tls = recorded == VMIG_PROXY_TRANSPORT_DEFAULT
+                         ? vmig_ctl_disable_tls(job->ctl)
+                         : recorded == VMIG_PROXY_TRANSPORT_PLAIN;
     ctl_run_thread(job, w, ctl_schedule_thread, ctl_schedule_done);
 }
 
@@ -494,7 +503,8 @@ ctl_schedule_done(GObject *src, GAsyncResult *res, gpointer data)
     ctl_vmim_phase(st, VMIG_MODEL_MIGRATION_PHASE_SCHEDULED, from, 1);
     vmig_ctl_edit_set_string(st, "status.migrationState.targetNode", target);
     ctl_chain_add(c, VMIG_KUBE_VMIM, job->ns, job->name, TRUE, st, FALSE);
-    g_message("VMIM %s: target node %s", job->key, target);
+    g_message("VMIM %s: target node %s, migration data over %s", job->key, target,
+              w->disable_tls ? "plain TCP (disableTLS)" : "mutual TLS");
     ctl_chain_run(c, NULL, NULL, NULL);
 }
 
@@ -665,6 +675,8 @@ ctl_prepare_done(GObject *src, GAsyncResult *res, gpointer data)
         .expected_peer_address = source_addr,
         .source_node = source_node,
         .forward_paths = {libvirt_sock, mem_path, job->block_migration ? disk_path : NULL},
+        .transport = vmig_ctl_source_transport(
+            g_hash_table_lookup(vmim->meta.annotations, VMIG_CTL_ANN_SOURCE)),
     };
     vmig_proxy_stop(ctl->proxy, job->uid); /* idempotent: a re-prepare after a restart */
     if (!vmig_proxy_start_target(ctl->proxy, &spec, &err)) {
@@ -992,6 +1004,8 @@ ctl_start(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi)
         .target_address = st->target_node_address,
         .target_node = st->target_node,
         .socket_mode = 0,
+        .transport = vmig_ctl_source_transport(
+            g_hash_table_lookup(vmim->meta.annotations, VMIG_CTL_ANN_SOURCE)),
     };
     memcpy(spec.target_ports, ports, sizeof(ports));
     vmig_proxy_stop(ctl->proxy, job->uid);

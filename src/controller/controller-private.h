@@ -186,6 +186,14 @@ void vmig_ctl_effective(VmigController *ctl, VmigModelVmi *vmi, CtlEffective *ou
 /* Recompute and write the LiveMigratable condition of a VMI on this node (when changed). */
 void vmig_ctl_vmi_condition(VmigController *ctl, JsonNode *vmi_node);
 void vmig_ctl_limits(VmigController *ctl, guint *per_cluster, guint *per_node);
+/* The source's choice for a migration it schedules now: plain TCP when the KubeVirt CR's
+ * spec.configuration.migrations.disableTLS is true or this agent runs with --disable-tls. */
+gboolean vmig_ctl_disable_tls(VmigController *ctl);
+/* The transport recorded in the source annotation (VMIG_CTL_ANN_SOURCE, member "disableTLS"):
+ * true -> PLAIN; any other value -> TLS (never plain by accident); member absent or the
+ * annotation missing or not a JSON object (written by an agent that predates the member) ->
+ * DEFAULT, the node's own setting. Pure. */
+VmigProxyTransport vmig_ctl_source_transport(const char *source_annotation);
 
 /* actions.c: perform a decision; the job is busy until its completion re-queues it */
 void vmig_ctl_perform(CtlJob *job, const VmigMigrationDecision *d, VmigModelVmim *vmim,
@@ -199,8 +207,9 @@ const VmigKubeResource *vmig_ctl_informer_resource(CtlInformer which);
 void vmig_ctl_metrics_sample(CtlJob *job);                /* ctl_on_sample */
 void vmig_ctl_metrics_started(CtlJob *job);               /* virDomainMigrateToURI3 started */
 void vmig_ctl_metrics_complete(CtlJob *job, gboolean ok); /* ctl_complete */
-void vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel, guint64 forward,
-                                 guint64 reverse, gboolean ok); /* proxy connection ended */
+void vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel,
+                                 VmigProxyTransport transport, guint64 forward, guint64 reverse,
+                                 gboolean ok); /* proxy connection ended */
 void vmig_ctl_metrics_api_error(VmigController *ctl, const char *resource); /* write failed */
 void vmig_ctl_metrics_dirty(VmigController *ctl);                           /* VMIM cache changed */
 void vmig_ctl_metrics_stop(VmigController *ctl);

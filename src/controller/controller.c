@@ -724,7 +724,12 @@ ctl_connection_done(const char *uid, VmigProxyChannel channel, guint64 fwd, guin
         g_debug("migration %s: proxy %s connection done: %" G_GUINT64_FORMAT
                 " bytes forward, %" G_GUINT64_FORMAT " back",
                 uid, vmig_proxy_channel_to_string(channel), fwd, rev);
-    vmig_ctl_metrics_connection(data, channel, fwd, rev, error == NULL);
+    VmigController *ctl = data;
+    VmigProxyStats st = {0};
+    /* the migration still runs while its connections end: its transport is known */
+    if (!vmig_proxy_get_stats(ctl->proxy, uid, &st))
+        st.transport = VMIG_PROXY_TRANSPORT_DEFAULT;
+    vmig_ctl_metrics_connection(ctl, channel, st.transport, fwd, rev, error == NULL);
 }
 
 VmigController *

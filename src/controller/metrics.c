@@ -80,8 +80,9 @@ vmig_ctl_metrics_complete(CtlJob *job, gboolean ok)
 }
 
 void
-vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel, guint64 forward,
-                            guint64 reverse, gboolean ok)
+vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel,
+                            VmigProxyTransport transport, guint64 forward, guint64 reverse,
+                            gboolean ok)
 {
     if (!ctl->metrics)
         return;
@@ -91,7 +92,9 @@ vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel, guint
     ctl_metrics_add(ctl, VMIG_METRICS_PROXY_BYTES, (const char *const[]){ch, "reverse", NULL},
                     (double)reverse);
     ctl_metrics_add(ctl, VMIG_METRICS_PROXY_CONNS,
-                    (const char *const[]){ch, ok ? "ok" : "error", NULL}, 1);
+                    (const char *const[]){ch, ok ? "ok" : "error",
+                                          vmig_proxy_transport_to_string(transport), NULL},
+                    1);
 }
 
 void
@@ -213,8 +216,13 @@ vmig_controller_collect_metrics(VmigController *ctl)
         if (!ctl->inf[i])
             continue;
         const VmigKubeResource *r = vmig_ctl_informer_resource(i);
-        ctl_metrics_set(ctl, VMIG_METRICS_INFORMER_LISTS, (const char *const[]){r->resource, NULL},
+        const char *const labels[] = {r->resource, NULL};
+        ctl_metrics_set(ctl, VMIG_METRICS_INFORMER_LISTS, labels,
                         vmig_kube_informer_list_count(ctl->inf[i]));
+        ctl_metrics_set(ctl, VMIG_METRICS_RELISTS, labels,
+                        vmig_kube_informer_relist_count(ctl->inf[i]));
+        ctl_metrics_set(ctl, VMIG_METRICS_RECONNECTS, labels,
+                        vmig_kube_informer_watch_reconnects(ctl->inf[i]));
     }
     guint active[VMIG_PROXY_N_CHANNELS] = {0};
     GHashTableIter it;

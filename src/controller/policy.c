@@ -132,6 +132,30 @@ vmig_ctl_limits(VmigController *ctl, guint *per_cluster, guint *per_node)
     *per_node = (guint)CLAMP(c->parallel_outbound_migrations_per_node, 1, G_MAXINT);
 }
 
+gboolean
+vmig_ctl_disable_tls(VmigController *ctl)
+{
+    /* --disable-tls: this node has no TLS credentials, so it can only run plain migrations */
+    if (ctl->cfg->disable_tls)
+        return TRUE;
+    g_autoptr(VmigMigconfig) c = ctl_migconfig(ctl, NULL);
+    return c->disable_tls;
+}
+
+VmigProxyTransport
+vmig_ctl_source_transport(const char *source_annotation)
+{
+    g_autoptr(JsonNode) n = source_annotation ? json_from_string(source_annotation, NULL) : NULL;
+    if (!n || !JSON_NODE_HOLDS_OBJECT(n))
+        return VMIG_PROXY_TRANSPORT_DEFAULT;
+    JsonNode *m = json_object_get_member(json_node_get_object(n), "disableTLS");
+    if (!m)
+        return VMIG_PROXY_TRANSPORT_DEFAULT;
+    gboolean plain = JSON_NODE_HOLDS_VALUE(m) && json_node_get_value_type(m) == G_TYPE_BOOLEAN &&
+                     json_node_get_boolean(m);
+    return plain ? VMIG_PROXY_TRANSPORT_PLAIN : VMIG_PROXY_TRANSPORT_TLS;
+}
+
 void
 vmig_ctl_effective(VmigController *ctl, VmigModelVmi *vmi, CtlEffective *out)
 {

@@ -61,7 +61,9 @@ struct _VmigKubeInformer {
     gboolean synced;
     gboolean started;
     guint lists;
-    guint failures; /* consecutive, for backoff */
+    guint relists;          /* LISTs forced by 410 Expired on the watch */
+    guint watch_reconnects; /* watch streams that ended and were (to be) replaced */
+    guint failures;         /* consecutive, for backoff */
 
     GCancellable *list_cancel;
     GPtrArray *pending; /* VmigKubePending of the LIST in progress, in list order */
@@ -189,6 +191,18 @@ guint
 vmig_kube_informer_list_count(VmigKubeInformer *inf)
 {
     return inf->lists;
+}
+
+guint
+vmig_kube_informer_relist_count(VmigKubeInformer *inf)
+{
+    return inf->relists;
+}
+
+guint
+vmig_kube_informer_watch_reconnects(VmigKubeInformer *inf)
+{
+    return inf->watch_reconnects;
 }
 
 JsonNode *
@@ -561,6 +575,7 @@ static void
 vmig_kube_informer_watch_ended(VmigKubeInformer *inf, VmigKubeWatchEnd end)
 {
     vmig_kube_source_clear(&inf->deadline_source);
+    inf->watch_reconnects++;
     if (vmig_kube_decoder_pending(inf->decoder))
         g_debug("informer %s: discarding %zu bytes of a truncated event", inf->resource->resource,
                 vmig_kube_decoder_pending(inf->decoder));
@@ -568,6 +583,7 @@ vmig_kube_informer_watch_ended(VmigKubeInformer *inf, VmigKubeWatchEnd end)
     switch (end) {
     case VMIG_KUBE_WATCH_END_EXPIRED:
         /* the stored RV is dead: never send it again, relist exactly once */
+        inf->relists++;
         g_free(inf->rv);
         inf->rv = NULL;
         vmig_kube_informer_list(inf);
@@ -627,6 +643,7 @@ vmig_kube_informer_deadline_check(gpointer data)
     inf->watch = NULL;
     g_source_unref(inf->deadline_source);
     inf->deadline_source = NULL;
+    inf->watch_reconnects++;
     inf->failures++;
     vmig_kube_decoder_reset(inf->decoder);
     vmig_kube_informer_schedule(inf, vmig_kube_informer_backoff_ms(inf));

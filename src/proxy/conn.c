@@ -62,7 +62,8 @@ struct _VmigProxyConn {
     GSource *source;
     gint64 deadline; /* monotonic us for connect/handshake/retry, 0: none */
     gint64 retry_at;
-    char *peer; /* peer address for logs */
+    char *peer;     /* peer address for logs */
+    gboolean sniff; /* plain target: the source's first byte is not yet seen */
 };
 
 static gboolean vmig_proxy_conn_dispatch(GSource *source, GSourceFunc cb, gpointer data);
@@ -407,10 +408,38 @@ vmig_proxy_conn_check_hangup(VmigProxyConn *conn)
     return FALSE;
 }
 
+/* TLS records start with their content type; a handshake is 22 (RFC 8446 5.1). libvirt's
+ * RPC (a big-endian length), QEMU's stream ("QEVM") and an NBD client (flags) never start so. */
+#define VMIG_PROXY_TLS_HANDSHAKE_RECORD 0x16
+
+/* Plain target: a source that opens with a TLS handshake thinks this migration is TLS. Relaying
+ * its ClientHello to the pod would only fail later and less clearly; refuse it instead (no
+ * downgrade either way). Returns TRUE when the connection was refused (and freed). */
+static gboolean
+vmig_proxy_conn_sniff(VmigProxyConn *conn)
+{
+    guchar b;
+    ssize_t n = recv(conn->leg[0].fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return FALSE; /* nothing yet: direction 0 waits (see the relay) */
+    conn->sniff = FALSE;
+    if (n == 1 && b == VMIG_PROXY_TLS_HANDSHAKE_RECORD) {
+        vmig_proxy_conn_refuse(conn, "the peer speaks TLS but this migration is plain TCP "
+                                     "(disableTLS): the two nodes disagree");
+        return TRUE;
+    }
+    return FALSE; /* data, EOF or an error: the relay handles them */
+}
+
 static GError *
 vmig_proxy_conn_relay(VmigProxyConn *conn)
 {
     for (int d = 0; d < 2; d++) {
+        if (d == 0 && conn->sniff) {
+            /* not one byte of the source's may be consumed before it was looked at */
+            conn->dir[0].want = VMIG_PROXY_WANT_READ;
+            continue;
+        }
         GError *e =
             conn->tls_leg >= 0 ? vmig_proxy_pump_copy(conn, d) : vmig_proxy_pump_splice(conn, d);
         if (e)
@@ -607,7 +636,7 @@ vmig_proxy_conn_connected(VmigProxyConn *conn)
         return;
     }
     vmig_proxy_conn_watch(conn, 1, 0);
-    if (!conn->mig->is_target && conn->mig->proxy->tls_on)
+    if (!conn->mig->is_target && conn->mig->stats.transport == VMIG_PROXY_TRANSPORT_TLS)
         vmig_proxy_conn_begin_handshake(conn, 1);
     else
         vmig_proxy_conn_start_relay(conn);
@@ -652,6 +681,8 @@ vmig_proxy_conn_dispatch(GSource *source, GSourceFunc cb, gpointer data)
         /* still alive? the state tells: handshake may have freed conn */
         break;
     case VMIG_PROXY_CONN_RELAY: {
+        if (conn->sniff && vmig_proxy_conn_sniff(conn))
+            return G_SOURCE_REMOVE;
         if (vmig_proxy_conn_check_hangup(conn))
             return G_SOURCE_REMOVE;
         GError *e = vmig_proxy_conn_relay(conn);
@@ -701,10 +732,12 @@ vmig_proxy_conn_accepted(VmigProxyMigration *mig, VmigProxyChannel channel, int 
             vmig_proxy_conn_refuse(conn, "not the expected source node address");
             return;
         }
-        if (proxy->tls_on) {
+        if (mig->stats.transport == VMIG_PROXY_TRANSPORT_TLS) {
             vmig_proxy_conn_begin_handshake(conn, 0);
             return;
         }
+        /* Plain: the source's first byte is checked before anything goes to the pod. */
+        conn->sniff = TRUE;
         conn->deadline =
             g_get_monotonic_time() + (gint64)proxy->cfg.unix_retry_ms * G_TIME_SPAN_MILLISECOND;
         vmig_proxy_conn_connect_forward(conn);

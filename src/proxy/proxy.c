@@ -130,11 +130,25 @@ vmig_proxy_listener_watch(VmigProxyListener *l)
     l->watch = g_unix_fd_add(l->fd, G_IO_IN, vmig_proxy_on_accept, l);
 }
 
-/* Common part of both starts: argument checks, idempotence. Returns TRUE with *existing set
- * when @uid already runs in this role. */
+static const char *const vmig_proxy_transport_names[] = {
+    [VMIG_PROXY_TRANSPORT_DEFAULT] = "default",
+    [VMIG_PROXY_TRANSPORT_TLS] = "tls",
+    [VMIG_PROXY_TRANSPORT_PLAIN] = "plain",
+};
+
+const char *
+vmig_proxy_transport_to_string(VmigProxyTransport transport)
+{
+    return (gsize)transport < G_N_ELEMENTS(vmig_proxy_transport_names)
+               ? vmig_proxy_transport_names[transport]
+               : "invalid";
+}
+
+/* Common part of both starts: argument checks, the transport, idempotence. Returns TRUE with
+ * *existing set when @uid already runs in this role, and *transport resolved (TLS or PLAIN). */
 static gboolean
-vmig_proxy_check_start(VmigProxy *proxy, const char *uid, gboolean is_target, gboolean *existing,
-                       GError **error)
+vmig_proxy_check_start(VmigProxy *proxy, const char *uid, gboolean is_target,
+                       VmigProxyTransport *transport, gboolean *existing, GError **error)
 {
     *existing = FALSE;
     if (!vmig_proxy_uid_is_valid(uid)) {
@@ -154,8 +168,30 @@ vmig_proxy_check_start(VmigProxy *proxy, const char *uid, gboolean is_target, gb
                     mig->is_target ? "target" : "source");
         return FALSE;
     }
+    if (*transport == VMIG_PROXY_TRANSPORT_DEFAULT)
+        *transport = proxy->tls_on ? VMIG_PROXY_TRANSPORT_TLS : VMIG_PROXY_TRANSPORT_PLAIN;
+    if ((gsize)*transport >= G_N_ELEMENTS(vmig_proxy_transport_names)) {
+        g_set_error(error, VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_INVALID,
+                    "migration %s: transport %d is not a VmigProxyTransport", uid, *transport);
+        return FALSE;
+    }
+    /* Never downgrade: a migration its source runs over TLS cannot be served in plain TCP. */
+    if (*transport == VMIG_PROXY_TRANSPORT_TLS && !proxy->tls_on) {
+        g_set_error(error, VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_TLS,
+                    "migration %s: TLS is required (disableTLS is false) but this proxy has no "
+                    "TLS credentials (disable_tls, the agent's --disable-tls)",
+                    uid);
+        return FALSE;
+    }
+    if (mig && mig->stats.transport != *transport) {
+        g_set_error(error, VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_EXISTS,
+                    "migration %s: already running with transport %s, not %s", uid,
+                    vmig_proxy_transport_to_string(mig->stats.transport),
+                    vmig_proxy_transport_to_string(*transport));
+        return FALSE;
+    }
     *existing = mig != NULL;
-    if (proxy->cfg.disable_tls && !mig)
+    if (*transport == VMIG_PROXY_TRANSPORT_PLAIN && !mig)
         g_warning("proxy: migration %s: disableTLS is set, migration data crosses the network "
                   "unencrypted and unauthenticated (only the peer address is checked)",
                   uid);
@@ -166,7 +202,8 @@ gboolean
 vmig_proxy_start_source(VmigProxy *proxy, const VmigProxySourceSpec *spec, GError **error)
 {
     gboolean existing;
-    if (!vmig_proxy_check_start(proxy, spec->uid, FALSE, &existing, error))
+    VmigProxyTransport transport = spec->transport;
+    if (!vmig_proxy_check_start(proxy, spec->uid, FALSE, &transport, &existing, error))
         return FALSE;
     if (existing)
         return TRUE;
@@ -176,6 +213,7 @@ vmig_proxy_start_source(VmigProxy *proxy, const VmigProxySourceSpec *spec, GErro
         return FALSE;
     }
     VmigProxyMigration *mig = vmig_proxy_migration_new(proxy, spec->uid, FALSE);
+    mig->stats.transport = transport;
     mig->peer_node = g_strdup(spec->target_node);
     g_autofree char *sockdir = g_build_filename(spec->dir, "migrationproxy", NULL);
     gboolean any = FALSE;
@@ -207,8 +245,8 @@ vmig_proxy_start_source(VmigProxy *proxy, const VmigProxySourceSpec *spec, GErro
         goto fail;
     }
     g_hash_table_insert(proxy->migrations, mig->uid, mig);
-    g_info("proxy: migration %s: source listening in %s, target %s", mig->uid, sockdir,
-           spec->target_address);
+    g_info("proxy: migration %s: source listening in %s, target %s, transport %s", mig->uid,
+           sockdir, spec->target_address, vmig_proxy_transport_to_string(transport));
     return TRUE;
 fail:
     vmig_proxy_migration_free(mig);
@@ -219,11 +257,13 @@ gboolean
 vmig_proxy_start_target(VmigProxy *proxy, const VmigProxyTargetSpec *spec, GError **error)
 {
     gboolean existing;
-    if (!vmig_proxy_check_start(proxy, spec->uid, TRUE, &existing, error))
+    VmigProxyTransport transport = spec->transport;
+    if (!vmig_proxy_check_start(proxy, spec->uid, TRUE, &transport, &existing, error))
         return FALSE;
     if (existing)
         return TRUE;
     VmigProxyMigration *mig = vmig_proxy_migration_new(proxy, spec->uid, TRUE);
+    mig->stats.transport = transport;
     mig->peer_node = g_strdup(spec->source_node);
     mig->forward_netns = g_strdup(spec->forward_netns);
     gboolean any = FALSE;
@@ -260,8 +300,9 @@ vmig_proxy_start_target(VmigProxy *proxy, const VmigProxyTargetSpec *spec, GErro
         goto fail;
     }
     g_hash_table_insert(proxy->migrations, mig->uid, mig);
-    g_info("proxy: migration %s: target listening, expected peer %s", mig->uid,
-           mig->expected_peer ? mig->expected_peer : "any");
+    g_info("proxy: migration %s: target listening, expected peer %s, transport %s", mig->uid,
+           mig->expected_peer ? mig->expected_peer : "any",
+           vmig_proxy_transport_to_string(transport));
     return TRUE;
 fail:
     vmig_proxy_migration_free(mig);

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include <string.h>
 
@@ -182,6 +183,116 @@ teardown(void **state)
     return 0;
 }
 
+/* The value of the series @series (name and labels, e.g. `a{x="1"}`) in @text, -1 when
+ * absent. */
+static double
+metric_value(const char *text, const char *series)
+{
+    g_autofree char *needle = g_strdup_printf("\n%s ", series);
+    const char *p = strstr(text, needle);
+    return p ? g_ascii_strtod(p + strlen(needle), NULL) : -1;
+}
+
+#define VMIM_RES "{resource=\"virtualmachineinstancemigrations\"}"
+#define VMI_RES  "{resource=\"virtualmachineinstances\"}"
+
+/* Scrapes until @series reaches @want (at most 10 s); returns the last value. */
+static double
+wait_metric(Fx *fx, const char *series, double want)
+{
+    gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    double v;
+    do {
+        guint status = 0;
+        g_autofree char *m = get(fx, "/metrics", &status);
+        v = metric_value(m, series);
+        if (v >= want)
+            break;
+        spin_ms(50);
+    } while (g_get_monotonic_time() < end);
+    return v;
+}
+
+static guint
+open_watches(Fx *fx)
+{
+    g_autofree char *body = NULL;
+    assert_int_equal(apiserver_proc_request(fx->api, "GET", "/_test/stats", NULL, &body), 200);
+    g_autoptr(JsonNode) n = json_from_string(body, NULL);
+    assert_non_null(n);
+    return (guint)json_object_get_int_member(json_node_get_object(n), "openWatches");
+}
+
+/* Waits until every informer of the daemon watches again (@want streams). */
+static void
+wait_watches(Fx *fx, guint want)
+{
+    gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (open_watches(fx) < want && g_get_monotonic_time() < end)
+        spin_ms(50);
+    assert_int_equal(open_watches(fx), want);
+}
+
+static void
+fault(Fx *fx, const char *json)
+{
+    assert_int_equal(apiserver_proc_request(fx->api, "POST", "/_test/faults", json, NULL), 200);
+}
+
+/* vmigrated_watch_reconnects_total and vmigrated_informer_relists_total count exactly the
+ * injected cuts and 410s of the VMIM informer's watch, and nothing for the others. */
+static void
+check_watch_counters(Fx *fx)
+{
+    guint status = 0;
+    g_autofree char *m0 = get(fx, "/metrics", &status);
+    double r0 = metric_value(m0, "vmigrated_watch_reconnects_total" VMIM_RES);
+    double l0 = metric_value(m0, "vmigrated_informer_relists_total" VMIM_RES);
+    double vmi0 = metric_value(m0, "vmigrated_watch_reconnects_total" VMI_RES);
+    assert_true(r0 >= 0 && l0 >= 0 && vmi0 >= 0);
+    guint watches = open_watches(fx);
+    assert_true(watches >= 2);
+
+    /* three cuts, clean and abrupt, each after the previous watch was opened again */
+    static const char *const cuts[] = {
+        "{\"action\":\"cut-watches\",\"resource\":\"virtualmachineinstancemigrations\","
+        "\"mode\":\"close\"}",
+        "{\"action\":\"cut-watches\",\"resource\":\"virtualmachineinstancemigrations\","
+        "\"mode\":\"abort\"}",
+        "{\"action\":\"cut-watches\",\"resource\":\"virtualmachineinstancemigrations\","
+        "\"mode\":\"close\"}",
+    };
+    for (guint i = 0; i < G_N_ELEMENTS(cuts); i++) {
+        fault(fx, cuts[i]);
+        assert_true(wait_metric(fx, "vmigrated_watch_reconnects_total" VMIM_RES, r0 + i + 1) ==
+                    r0 + i + 1);
+        wait_watches(fx, watches);
+    }
+    /* a 410 on the next watch: one more cut, the 410 answer ends that watch too, one relist */
+    fault(fx, "{\"action\":\"expire-next-watch\",\"shape\":\"http\"}");
+    fault(fx, cuts[0]);
+    assert_true(wait_metric(fx, "vmigrated_informer_relists_total" VMIM_RES, l0 + 1) == l0 + 1);
+    wait_watches(fx, watches);
+    /* the same in the stream shape (an ERROR event with code 410) */
+    fault(fx, "{\"action\":\"expire-next-watch\",\"shape\":\"stream\"}");
+    fault(fx, cuts[1]);
+    assert_true(wait_metric(fx, "vmigrated_informer_relists_total" VMIM_RES, l0 + 2) == l0 + 2);
+    wait_watches(fx, watches);
+    spin_ms(300); /* nothing more comes late */
+    g_autofree char *m = get(fx, "/metrics", &status);
+    g_autofree char *why = prom_check(m);
+    if (why)
+        fail_msg("/metrics: %s\n%s", why, m);
+    print_message("VMIM watch: reconnects %g -> %g, relists %g -> %g\n", r0,
+                  metric_value(m, "vmigrated_watch_reconnects_total" VMIM_RES), l0,
+                  metric_value(m, "vmigrated_informer_relists_total" VMIM_RES));
+    /* 3 cuts + 2 x (cut + 410 answer) */
+    assert_true(metric_value(m, "vmigrated_watch_reconnects_total" VMIM_RES) == r0 + 7);
+    assert_true(metric_value(m, "vmigrated_informer_relists_total" VMIM_RES) == l0 + 2);
+    assert_true(metric_value(m, "vmigrated_watch_reconnects_total" VMI_RES) == vmi0);
+    assert_true(metric_value(m, "vmigrated_informer_relists_total" VMI_RES) == 0);
+}
+
 static void
 test_endpoint(void **state)
 {
@@ -252,6 +363,8 @@ test_endpoint(void **state)
     m = get(fx, "/metrics", &status);
     assert_non_null(strstr(m, "\nkubevirt_vmi_migrations_in_unset_phase 0\n"));
     assert_non_null(strstr(m, "\nkubevirt_vmi_migrations_in_pending_phase 0\n"));
+
+    check_watch_counters(fx);
 
     print_message("vmigrated VmRSS after sync (this build, sanitizers included): %" G_GUINT64_FORMAT
                   " KiB\n",

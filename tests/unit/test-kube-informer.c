@@ -191,6 +191,9 @@ run_b01(gboolean in_stream_410)
     /* exactly one relist; 250 was sent once and never after the 410 */
     assert_int_equal(sc.lists, 2);
     assert_int_equal(vmig_kube_informer_list_count(inf), 2);
+    /* the first watch ended, the one from 250 was answered 410; the third is open */
+    assert_int_equal(vmig_kube_informer_watch_reconnects(inf), 2);
+    assert_int_equal(vmig_kube_informer_relist_count(inf), 1);
     assert_int_equal(fake_count(fake, "resourceVersion=250"), 1);
     assert_int_equal(fake_count(fake, "resourceVersion=900"), 1);
     assert_int_equal(seen.watch_rvs->len, 3);
@@ -292,6 +295,8 @@ test_truncated_event_rewatch_from_last_complete(void **state)
     assert_string_equal(seen.calls->pdata[0], "added ns1/mig1 101");
     assert_string_equal(seen.calls->pdata[1], "updated ns1/mig1 102");
     assert_int_equal(vmig_kube_informer_list_count(inf), 1); /* clean close: no relist */
+    assert_int_equal(vmig_kube_informer_watch_reconnects(inf), 1);
+    assert_int_equal(vmig_kube_informer_relist_count(inf), 0);
     g_autoptr(JsonNode) mig1 = vmig_kube_informer_get(inf, "ns1", "mig1");
     g_autofree char *mig1_json = json_to_string(mig1, FALSE);
     assert_non_null(strstr(mig1_json, "\"phase\":\"Running\""));
@@ -350,6 +355,8 @@ test_read_deadline_drops_silent_watch(void **state)
     assert_string_equal(sc.rvs->pdata[0], "5");
     assert_string_equal(sc.rvs->pdata[1], "6"); /* resumed from the bookmark, no relist */
     assert_int_equal(vmig_kube_informer_list_count(inf), 1);
+    assert_int_equal(vmig_kube_informer_watch_reconnects(inf), 1); /* the deadline's drop */
+    assert_int_equal(vmig_kube_informer_relist_count(inf), 0);
     vmig_kube_informer_free(inf);
     fake_server_free(fake);
     g_ptr_array_unref(sc.rvs);

@@ -202,6 +202,15 @@ test_catalogue(void **state)
     assert_true(vmig_metrics_add(m, VMIG_METRICS_PROXY_BYTES, V("memory", "forward"), 4096, NULL));
     assert_true(
         vmig_metrics_add(m, VMIG_METRICS_API_ERRORS, V("virtualmachineinstances"), 1, NULL));
+    /* counters set from the informers' totals: a reconnect is counted once, and a total
+     * below the last one (impossible from an informer) is refused, never a reset */
+    assert_true(vmig_metrics_set(m, VMIG_METRICS_RECONNECTS, V("virtualmachineinstancemigrations"),
+                                 2, NULL));
+    assert_true(vmig_metrics_set(m, VMIG_METRICS_RECONNECTS, V("virtualmachineinstancemigrations"),
+                                 3, NULL));
+    assert_false(vmig_metrics_set(m, VMIG_METRICS_RECONNECTS, V("virtualmachineinstancemigrations"),
+                                  1, NULL));
+    assert_true(vmig_metrics_set(m, VMIG_METRICS_RELISTS, V("kubevirts"), 1, NULL));
     /* the bandwidth budget: per running migration (VMI labels like the progress gauges) and
      * the node's budget, both bytes per second */
     assert_true(vmig_metrics_set(m, VMIG_METRICS_BANDWIDTH_LIMIT, V("ns1", "vm1", "node-a"),
@@ -212,6 +221,12 @@ test_catalogue(void **state)
     assert_false(vmig_metrics_set(m, VMIG_METRICS_BANDWIDTH_LIMIT, V("ns1", "vm1"), 1, NULL));
     g_autofree char *out = vmig_metrics_render(m);
     assert_valid(out);
+    assert_non_null(strstr(out, "# HELP vmigrated_watch_reconnects_total Watch streams"));
+    assert_non_null(strstr(out, "# TYPE vmigrated_watch_reconnects_total counter\n"
+                                "vmigrated_watch_reconnects_total{resource="
+                                "\"virtualmachineinstancemigrations\"} 3\n"));
+    assert_non_null(strstr(out, "# TYPE vmigrated_informer_relists_total counter\n"
+                                "vmigrated_informer_relists_total{resource=\"kubevirts\"} 1\n"));
     assert_non_null(strstr(out, "# TYPE kubevirt_vmi_migration_data_bytes_total counter\n"
                                 "kubevirt_vmi_migration_data_bytes_total{namespace=\"ns1\","
                                 "name=\"vm1\",node=\"node-a\"} 3072\n"));
@@ -312,10 +327,13 @@ test_promtool(void **state)
     vmig_metrics_add(m, VMIG_METRICS_STARTED, NULL, 3, NULL);
     vmig_metrics_add(m, VMIG_METRICS_COMPLETED, V("Succeeded"), 2, NULL);
     vmig_metrics_add(m, VMIG_METRICS_PROXY_BYTES, V("memory", "forward"), 1e12, NULL);
-    vmig_metrics_add(m, VMIG_METRICS_PROXY_CONNS, V("libvirt", "error"), 1, NULL);
+    vmig_metrics_add(m, VMIG_METRICS_PROXY_CONNS, V("libvirt", "error", "tls"), 1, NULL);
+    vmig_metrics_add(m, VMIG_METRICS_PROXY_CONNS, V("memory", "ok", "plain"), 4, NULL);
     vmig_metrics_set(m, VMIG_METRICS_PROXY_ACTIVE, V("disk"), 4, NULL);
     vmig_metrics_set(m, VMIG_METRICS_SLOTS_HELD, V("outbound"), 2, NULL);
     vmig_metrics_set(m, VMIG_METRICS_INFORMER_LISTS, V("virtualmachineinstances"), 2, NULL);
+    vmig_metrics_set(m, VMIG_METRICS_RELISTS, V("virtualmachineinstances"), 1, NULL);
+    vmig_metrics_set(m, VMIG_METRICS_RECONNECTS, V("virtualmachineinstancemigrations"), 3, NULL);
     vmig_metrics_add(m, VMIG_METRICS_API_ERRORS, V("virtualmachineinstances"), 1, NULL);
     vmig_metrics_set(m, VMIG_METRICS_BANDWIDTH_LIMIT, V("ns1", "vm1", "node-a"), 8388608, NULL);
     vmig_metrics_set(m, VMIG_METRICS_BANDWIDTH_BUDGET, NULL, 16777216, NULL);

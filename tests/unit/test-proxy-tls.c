@@ -691,6 +691,230 @@ test_disable_tls_run_b(void **state)
     vmig_proxy_free(p);
 }
 
+/* ---- the per-migration transport (KubeVirt migrations.disableTLS decided by the source) ---- */
+
+typedef struct {
+    VmigProxy *proxy;
+    const char *uid;
+    guint want;
+} UidRefused;
+
+static gboolean
+uid_refused_reached(gpointer data)
+{
+    UidRefused *w = data;
+    VmigProxyStats s;
+    return vmig_proxy_get_stats(w->proxy, w->uid, &s) && s.refused >= w->want;
+}
+
+/* A source proxy for @uid with @transport dialling @ports; returns its memory socket path. */
+static char *
+start_source_transport(Tls *t, VmigProxy *src, const char *uid, const guint16 *ports,
+                       VmigProxyTransport transport)
+{
+    VmigProxySourceSpec ss = {.uid = uid,
+                              .dir = t->tmp,
+                              .target_address = "127.0.0.1",
+                              .target_node = "node-b",
+                              .socket_uid = getuid(),
+                              .socket_gid = getgid(),
+                              .transport = transport};
+    memcpy(ss.target_ports, ports, sizeof ss.target_ports);
+    g_autoptr(GError) err = NULL;
+    if (!vmig_proxy_start_source(src, &ss, &err))
+        fail_msg("%s", err->message);
+    return g_strdup_printf("%s/migrationproxy/%s-49152-source.sock", t->tmp, uid);
+}
+
+/* A plain target for TEST_UID_2 on the TLS-capable proxy of setup (node-b). */
+static void
+start_plain_target(Tls *t, guint16 *ports)
+{
+    VmigProxyTargetSpec ts = {.uid = TEST_UID_2,
+                              .listen_address = "127.0.0.1",
+                              .expected_peer_address = "127.0.0.1",
+                              .source_node = "node-a",
+                              .forward_paths = {t->pod_path, t->pod_path, NULL},
+                              .transport = VMIG_PROXY_TRANSPORT_PLAIN};
+    g_autoptr(GError) err = NULL;
+    if (!vmig_proxy_start_target(t->tgt, &ts, &err))
+        fail_msg("%s", err->message);
+    for (int c = 0; c < VMIG_PROXY_N_CHANNELS; c++)
+        ports[c] = vmig_proxy_target_port(t->tgt, TEST_UID_2, c);
+}
+
+/* Sends @msg through the memory socket at @path and expects it whole at the pod socket. */
+static void
+expect_relayed(Tls *t, const char *path, const char *msg)
+{
+    int c = test_unix_connect(path);
+    assert_true(c >= 0);
+    assert_int_equal(test_write_all(c, msg, strlen(msg)), strlen(msg));
+    int pod = test_accept_wait(t->pod_fd, 5000);
+    assert_true(pod >= 0);
+    char buf[64] = {0};
+    assert_int_equal(test_read_n(pod, buf, strlen(msg), 5000), strlen(msg));
+    assert_string_equal(buf, msg);
+    close(pod);
+    close(c);
+    test_run_for(50);
+}
+
+/* One TLS-capable proxy pair serves a TLS and a plain migration side by side: each
+ * migration's transport is its own, whatever the other does. */
+static void
+test_transport_per_migration(void **state)
+{
+    Tls *t = *state;
+    guint16 plain_ports[VMIG_PROXY_N_CHANNELS];
+    start_plain_target(t, plain_ports);
+    assert_int_equal(test_logs_count("disableTLS"), 1); /* the plain one is warned about */
+    VmigProxy *src = make_proxy("ca1", "node-a", "ca1", NULL);
+    g_autofree char *tls_path =
+        start_source_transport(t, src, TEST_UID, t->ports, VMIG_PROXY_TRANSPORT_DEFAULT);
+    g_autofree char *plain_path =
+        start_source_transport(t, src, TEST_UID_2, plain_ports, VMIG_PROXY_TRANSPORT_PLAIN);
+    assert_int_equal(test_logs_count("disableTLS"), 2);
+    expect_relayed(t, tls_path, "over-tls");
+    expect_relayed(t, plain_path, "over-plain-tcp");
+    VmigProxyStats s1, s2, d1, d2;
+    assert_true(vmig_proxy_get_stats(t->tgt, TEST_UID, &s1));
+    assert_true(vmig_proxy_get_stats(t->tgt, TEST_UID_2, &s2));
+    assert_true(vmig_proxy_get_stats(src, TEST_UID, &d1));
+    assert_true(vmig_proxy_get_stats(src, TEST_UID_2, &d2));
+    assert_int_equal(s1.transport, VMIG_PROXY_TRANSPORT_TLS);
+    assert_int_equal(d1.transport, VMIG_PROXY_TRANSPORT_TLS);
+    assert_int_equal(s2.transport, VMIG_PROXY_TRANSPORT_PLAIN);
+    assert_int_equal(d2.transport, VMIG_PROXY_TRANSPORT_PLAIN);
+    assert_int_equal(s1.bytes_forward[VMIG_PROXY_CHANNEL_MEMORY], 8);
+    assert_int_equal(s2.bytes_forward[VMIG_PROXY_CHANNEL_MEMORY], 14);
+    assert_int_equal(s1.refused + s2.refused, 0);
+    assert_string_equal(vmig_proxy_transport_to_string(s2.transport), "plain");
+    vmig_proxy_free(src);
+}
+
+/* A TLS migration's listener refuses a source that dials it in plain TCP (the two nodes
+ * disagree on disableTLS): refused in the handshake, not one byte reaches the pod. */
+static void
+test_transport_tls_refuses_plain_source(void **state)
+{
+    Tls *t = *state;
+    guint before = refused(t);
+    VmigProxy *src = make_proxy("ca1", "node-a", "ca1", NULL);
+    g_autofree char *path =
+        start_source_transport(t, src, TEST_UID, t->ports, VMIG_PROXY_TRANSPORT_PLAIN);
+    int c = test_unix_connect(path);
+    assert_true(c >= 0);
+    (void)test_write_all(c, "secret-memory-page", 18);
+    RefusedWait w = {t, before + 1};
+    assert_true(test_run_until(refused_reached, &w, 5000));
+    test_run_for(50);
+    assert_false(test_has_pending(t->pod_fd));
+    /* the client gets at most the target's TLS alert record (content type 21), then EOF */
+    char b[64];
+    size_t got = test_read_n(c, b, sizeof b, 5000);
+    assert_true(got == 0 || b[0] == 0x15);
+    close(c);
+    VmigProxyStats s;
+    assert_true(vmig_proxy_get_stats(t->tgt, TEST_UID, &s));
+    assert_int_equal(s.bytes_forward[VMIG_PROXY_CHANNEL_MEMORY], 0);
+    assert_int_equal(test_logs_count("refused peer 127.0.0.1: TLS handshake"), 1);
+    vmig_proxy_free(src);
+}
+
+/* A plain migration's listener refuses a source that opens with a TLS handshake: the
+ * ClientHello is never relayed to the pod, and the source's TLS session fails. */
+static void
+test_transport_plain_refuses_tls_source(void **state)
+{
+    Tls *t = *state;
+    guint16 plain_ports[VMIG_PROXY_N_CHANNELS];
+    start_plain_target(t, plain_ports);
+    GPtrArray *src_errors = g_ptr_array_new_with_free_func(g_free);
+    Tls src_t = {.errors = src_errors};
+    VmigProxy *src = make_proxy("ca1", "node-a", "ca1", &src_t);
+    g_autofree char *path =
+        start_source_transport(t, src, TEST_UID_2, plain_ports, VMIG_PROXY_TRANSPORT_TLS);
+    int c = test_unix_connect(path);
+    assert_true(c >= 0);
+    (void)test_write_all(c, "secret-memory-page", 18);
+    UidRefused w = {t->tgt, TEST_UID_2, 1};
+    assert_true(test_run_until(uid_refused_reached, &w, 5000));
+    test_run_for(50);
+    /* the plain listener had opened the pod leg (NBD servers speak first), but not one byte
+     * of the handshake went through it */
+    int pod = test_accept_wait(t->pod_fd, 100);
+    if (pod >= 0) {
+        char b;
+        assert_int_equal(test_read_wait(pod, &b, 1, 2000), 0);
+        close(pod);
+    }
+    VmigProxyStats s;
+    assert_true(vmig_proxy_get_stats(t->tgt, TEST_UID_2, &s));
+    assert_int_equal(s.bytes_forward[VMIG_PROXY_CHANNEL_MEMORY], 0);
+    assert_int_equal(test_logs_count("speaks TLS but this migration is plain TCP"), 1);
+    char b;
+    ssize_t r = test_read_wait(c, &b, 1, 5000);
+    assert_true(r == 0 || r == -1);
+    close(c);
+    test_run_for(100);
+    assert_true(src_errors->len >= 1); /* the source saw its handshake fail */
+    assert_non_null(strstr(src_errors->pdata[0], "TLS"));
+    vmig_proxy_free(src);
+    g_ptr_array_unref(src_errors);
+}
+
+/* TLS asked of a proxy without credentials fails at start (never a silent plain
+ * fallback); a UID cannot be restarted with the other transport without a stop. */
+static void
+test_transport_start_errors(void **state)
+{
+    Tls *t = *state;
+    VmigProxyConfig cfg = {.disable_tls = TRUE};
+    VmigProxy *p = vmig_proxy_new(&cfg, NULL);
+    VmigProxyTargetSpec ts = {.uid = TEST_UID_2,
+                              .listen_address = "127.0.0.1",
+                              .forward_paths = {t->pod_path},
+                              .transport = VMIG_PROXY_TRANSPORT_TLS};
+    g_autoptr(GError) err = NULL;
+    assert_false(vmig_proxy_start_target(p, &ts, &err));
+    assert_true(g_error_matches(err, VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_TLS));
+    assert_non_null(strstr(err->message, TEST_UID_2));
+    assert_int_equal(vmig_proxy_target_port(p, TEST_UID_2, 0), 0);
+    VmigProxySourceSpec ss = {.uid = TEST_UID_2,
+                              .dir = t->tmp,
+                              .target_address = "127.0.0.1",
+                              .target_ports = {4000},
+                              .transport = VMIG_PROXY_TRANSPORT_TLS};
+    g_clear_error(&err);
+    assert_false(vmig_proxy_start_source(p, &ss, &err));
+    assert_true(g_error_matches(err, VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_TLS));
+    VmigProxyStats s;
+    assert_false(vmig_proxy_get_stats(p, TEST_UID_2, &s));
+    /* plain explicitly, or by default, is what such a proxy does */
+    ts.transport = VMIG_PROXY_TRANSPORT_PLAIN;
+    assert_true(vmig_proxy_start_target(p, &ts, NULL));
+    assert_true(vmig_proxy_start_target(p, &ts, NULL)); /* idempotent */
+    ts.transport = VMIG_PROXY_TRANSPORT_DEFAULT;
+    assert_true(vmig_proxy_start_target(p, &ts, NULL)); /* the same: plain */
+    vmig_proxy_free(p);
+
+    /* setup's target runs TEST_UID with TLS: the same UID in plain is another migration */
+    VmigProxyTargetSpec again = {.uid = TEST_UID,
+                                 .listen_address = "127.0.0.1",
+                                 .forward_paths = {t->pod_path},
+                                 .transport = VMIG_PROXY_TRANSPORT_PLAIN};
+    g_clear_error(&err);
+    assert_false(vmig_proxy_start_target(t->tgt, &again, &err));
+    assert_true(g_error_matches(err, VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_EXISTS));
+    again.transport = VMIG_PROXY_TRANSPORT_TLS;
+    assert_true(vmig_proxy_start_target(t->tgt, &again, NULL));
+    again.transport = (VmigProxyTransport)7;
+    g_clear_error(&err);
+    assert_false(vmig_proxy_start_target(t->tgt, &again, &err));
+    assert_true(g_error_matches(err, VMIG_PROXY_ERROR, VMIG_PROXY_ERROR_INVALID));
+}
+
 int
 main(void)
 {
@@ -700,6 +924,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_tls_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cert_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disable_tls_run_b, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transport_per_migration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transport_tls_refuses_plain_source, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transport_plain_refuses_tls_source, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transport_start_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_integrity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_integrity_small_buffers, setup, teardown),
     };
