@@ -661,6 +661,24 @@ slots_outbound_full(CtlJob *job)
                                   MAX(held, MIN(held + claiming, per_node)), per_node);
 }
 
+/* The job waits for a slot of @kind (on @node) for @why (consumed), logged when it changed;
+ * no new attempt before @retry_at_ms (0: on the next wake-up). */
+static CtlSlotsGate
+slots_wait(CtlJob *job, char *why, VmigSlotsKind kind, const char *node, gint64 retry_at_ms,
+           const char **reason)
+{
+    if (g_strcmp0(why, job->slot_reason) != 0)
+        g_message("VMIM %s: %s", job->key, why);
+    g_free(job->slot_reason);
+    job->slot_reason = why;
+    job->slot_wait_kind = kind;
+    g_free(job->slot_wait_node);
+    job->slot_wait_node = g_strdup(node);
+    job->slot_retry_at_ms = retry_at_ms;
+    *reason = job->slot_reason;
+    return CTL_SLOTS_WAIT;
+}
+
 CtlSlotsGate
 vmig_ctl_slots_gate(CtlJob *job, VmigMigrationAction action, const char *target,
                     const char **reason)
@@ -709,34 +727,17 @@ vmig_ctl_slots_gate(CtlJob *job, VmigMigrationAction action, const char *target,
     }
     if (action == VMIG_MIGRATION_ACTION_CLAIM && !job->slot_cluster && !job->slot_outbound) {
         char *full = slots_outbound_full(job);
-        if (full) {
-            if (g_strcmp0(full, job->slot_reason) != 0)
-                g_message("VMIM %s: %s", job->key, full);
-            g_free(job->slot_reason);
-            job->slot_reason = full;
-            job->slot_wait_kind = VMIG_SLOTS_KIND_OUTBOUND;
-            g_free(job->slot_wait_node);
-            job->slot_wait_node = g_strdup(ctl->cfg->node_name);
-            /* a freed outbound slot wakes it (vmig_ctl_slots_lease_changed); this is the
-             * fallback for a take in flight here that ends without one */
-            job->slot_retry_at_ms = vmig_ctl_wall_ms() + 1000;
-            *reason = job->slot_reason;
-            return CTL_SLOTS_WAIT;
-        }
+        /* a freed outbound slot wakes it (vmig_ctl_slots_lease_changed); the 1 s is the
+         * fallback for a take in flight here that ends without one */
+        if (full)
+            return slots_wait(job, full, VMIG_SLOTS_KIND_OUTBOUND, ctl->cfg->node_name,
+                              vmig_ctl_wall_ms() + 1000, reason);
     }
     if (action == VMIG_MIGRATION_ACTION_CLAIM && !job->slot_cluster) {
         char *defer = slots_fair_defer(job);
-        if (defer) {
-            if (g_strcmp0(defer, job->slot_reason) != 0)
-                g_message("VMIM %s: %s", job->key, defer);
-            g_free(job->slot_reason);
-            job->slot_reason = defer;
-            job->slot_wait_kind = VMIG_SLOTS_KIND_CLUSTER;
-            g_clear_pointer(&job->slot_wait_node, g_free);
-            job->slot_retry_at_ms = 0; /* decided again on every slot change */
-            *reason = job->slot_reason;
-            return CTL_SLOTS_WAIT;
-        }
+        /* decided again on every slot change */
+        if (defer)
+            return slots_wait(job, defer, VMIG_SLOTS_KIND_CLUSTER, NULL, 0, reason);
     }
     a = g_new0(SlotsAcquire, 1);
     a->job = job;

@@ -35,6 +35,9 @@ done
 tls=$(node_tls node-b)
 grep -q 'IPAddress: 10.77.0.2' <<<"$(certtool -i --infile "$tls/node-b.pem")" || e2e_die "node-b certificate lacks its address"
 node_spawn node-b probe '^sleep$' sleep 60
+# the spawned shell execs ip, which execs sleep: give that a moment on a loaded machine (an
+# immediate look found the shell once, at load 10)
+for _ in $(seq 50); do e2e_pid_is "$(e2e_pid probe)" '^sleep$' && break; sleep 0.1; done
 e2e_pid_is "$(e2e_pid probe)" '^sleep$' || e2e_die "node_spawn did not start the process"
 [[ $(ip netns identify "$(e2e_pid probe)") == "$(node_netns node-b)" ]] || e2e_die "node_spawn ran outside node-b's netns"
 e2e_stop probe
