@@ -822,6 +822,8 @@ static void
 ctl_migration_done(VmigVirtMigration *mig, const VmigVirtOutcome *outcome, gpointer data)
 {
     CtlJob *job = data;
+    if (vmig_ctl_recover_on_outcome(job, mig, outcome))
+        return; /* post-copy failed but can be resumed: stays Running (recover.c) */
     job->job_done = TRUE;
     job->job_ok = outcome->kind == VMIG_VIRT_OUTCOME_SUCCEEDED;
     g_free(job->job_reason);
@@ -1205,6 +1207,15 @@ ctl_reconcile_done(GObject *src, GAsyncResult *res, gpointer data)
         vmig_ctl_job_retry(job, 2000);
         return;
     }
+    if (w->state == VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED) {
+        /* libvirt keeps the failed post-copy job for a resume: take the recovery over. */
+        if (!job->dom) {
+            job->conn = g_steal_pointer(&w->conn);
+            job->dom = g_steal_pointer(&w->dom);
+        }
+        vmig_ctl_recover_adopt(job, NULL);
+        return;
+    }
     gboolean active = w->has_stats && (w->stats.type == VMIG_VIRT_JOB_BOUNDED ||
                                        w->stats.type == VMIG_VIRT_JOB_UNBOUNDED);
     if (active) {
@@ -1223,7 +1234,6 @@ ctl_reconcile_done(GObject *src, GAsyncResult *res, gpointer data)
             "running on %s",
             job->ctl->cfg->node_name);
         break;
-    case VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED:
     case VMIG_VIRT_DOMAIN_RUNNING_POSTCOPY_FAILED:
         /* Never resumed here: the guest's memory is split between the nodes (B14). */
         job->job_ok = FALSE;
@@ -1257,6 +1267,7 @@ vmig_ctl_job_release_local(CtlJob *job)
     g_clear_pointer(&job->dom, vmig_virt_domain_free);
     g_clear_pointer(&job->conn, vmig_virt_conn_free);
     g_clear_pointer(&job->outcome, vmig_virt_outcome_free);
+    vmig_ctl_recover_clear(job);
 }
 
 static void
@@ -1366,5 +1377,69 @@ vmig_ctl_perform(CtlJob *job, const VmigMigrationDecision *d, VmigModelVmim *vmi
         ctl_release(job,
                     d->role != VMIG_MIGRATION_ROLE_TARGET && vmig_ctl_has_finalizer(vmim->node));
         return;
+    case VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY:
+        vmig_ctl_recover_attempt(job, vmim, vmi);
+        return;
     }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* shared with recover.c (post-copy recovery)                                            */
+
+void
+vmig_ctl_event(CtlJob *job, JsonNode *involved, gboolean warning, const char *reason,
+               const char *message)
+{
+    ctl_event(job, involved, warning, reason, message);
+}
+
+gboolean
+vmig_ctl_pod_paths(VmigController *ctl, const char *ns, const char *name, const char *uid,
+                   char **share_dir, char **libvirt_uri, GError **error)
+{
+    CtlPod pod = {0};
+    if (!ctl_pod_locate(ctl, ns, name, uid, &pod, error))
+        return FALSE;
+    *share_dir = g_steal_pointer(&pod.share_dir);
+    *libvirt_uri = g_steal_pointer(&pod.libvirt_uri);
+    return TRUE;
+}
+
+gboolean
+vmig_ctl_open_domain(VmigController *ctl, const char *ns, const char *name, const char *uid,
+                     VmigVirtConn **conn, VmigVirtDomain **dom, GError **error)
+{
+    CtlWork w = {.ctl = ctl,
+                 .ns = (char *)ns,
+                 .name = (char *)name,
+                 .uid = (char *)uid,
+                 .node = (char *)ctl->cfg->node_name};
+    gboolean ok = ctl_work_open(&w, error);
+    if (ok) {
+        *conn = g_steal_pointer(&w.conn);
+        *dom = g_steal_pointer(&w.dom);
+    }
+    g_clear_pointer(&w.dom, vmig_virt_domain_free);
+    g_clear_pointer(&w.conn, vmig_virt_conn_free);
+    return ok;
+}
+
+void
+vmig_ctl_migration_done(VmigVirtMigration *mig, const VmigVirtOutcome *outcome, gpointer data)
+{
+    ctl_migration_done(mig, outcome, data);
+}
+
+void
+vmig_ctl_watch_migration(CtlJob *job)
+{
+    VmigVirtMonitor *m = vmig_virt_migration_get_monitor(job->migration);
+    vmig_virt_monitor_set_callbacks(m, ctl_on_sample, ctl_on_action, job);
+}
+
+void
+vmig_ctl_write_progress(CtlJob *job, const char *state)
+{
+    if (!job->progress_writing)
+        ctl_write_progress(job, state, NULL);
 }

@@ -19,6 +19,7 @@ static const char *const vmig_migration_action_names[] = {
     [VMIG_MIGRATION_ACTION_RECONCILE] = "reconcile",
     [VMIG_MIGRATION_ACTION_TAKE_OVER] = "take-over",
     [VMIG_MIGRATION_ACTION_RELEASE] = "release",
+    [VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY] = "recover-postcopy",
 };
 
 static const char *const vmig_migration_role_names[] = {
@@ -76,6 +77,29 @@ vmig_migration_complete(const VmigMigrationFacts *f, VmigMigrationDecision *d)
                        g_strdup(f->local_job_reason));
 }
 
+/* A post-copy that failed and can be resumed: the guest's memory is split between the
+ * nodes, so neither side may give up on it early. One resume attempt at a time; the
+ * controller spaces them (its backoff sets recovery_next_ms); at the deadline the VMIM
+ * fails with the reason that tells an operator where the guest is paused. */
+static void
+vmig_migration_recovering(const VmigMigrationFacts *f, VmigMigrationDecision *d)
+{
+    if (f->local_job)
+        return; /* an attempt runs: its end re-queues */
+    if (f->now_ms >= f->recovery_deadline_ms) {
+        vmig_migration_set(d, VMIG_MIGRATION_ACTION_COMPLETE, VMIG_MODEL_MIGRATION_PHASE_FAILED,
+                           g_strdup(f->recovery_give_up ? f->recovery_give_up
+                                                        : "post-copy failed and was not recovered "
+                                                          "in time"));
+        return;
+    }
+    if (f->now_ms >= f->recovery_next_ms) {
+        vmig_migration_set(d, VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY, f->phase, NULL);
+        return;
+    }
+    d->wake_at_ms = MIN(f->recovery_next_ms, f->recovery_deadline_ms);
+}
+
 static VmigMigrationRole
 vmig_migration_role(const VmigMigrationFacts *f)
 {
@@ -118,10 +142,13 @@ vmig_migration_source_deleting(const VmigMigrationFacts *f, VmigMigrationDecisio
         return;
     }
     if (f->post_copy) {
-        /* QEMU cannot abort post-copy: the guest's memory is split between hosts (B14). */
+        /* QEMU cannot abort post-copy: the guest's memory is split between hosts (B14).
+         * A recovery under way goes on: deleting the VMIM cannot bring the guest back. */
         if (!f->abort_requested)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_REFUSE_ABORT, f->phase,
                                g_strdup("abort not possible during post-copy"));
+        else if (f->recovering)
+            vmig_migration_recovering(f, d);
         return;
     }
     if (f->local_job) {
@@ -227,6 +254,8 @@ vmig_migration_source(const VmigMigrationFacts *f, VmigMigrationDecision *d)
     case VMIG_MODEL_MIGRATION_PHASE_RUNNING:
         if (f->local_job_done)
             vmig_migration_complete(f, d);
+        else if (f->recovering)
+            vmig_migration_recovering(f, d);
         else if (!f->local_job)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_RECONCILE, f->phase, NULL);
         return;

@@ -68,6 +68,9 @@ vmig_virt_outcome_derive(const VmigVirtOutcomeInput *in)
         o->kind = VMIG_VIRT_OUTCOME_POSTCOPY_FAILED;
         o->postcopy_used = TRUE;
         o->reason = g_strdup("post-copy failed");
+        /* libvirt >= 8.5 keeps both domains paused for VIR_MIGRATE_POSTCOPY_RESUME; a source
+         * still running (or gone) has nothing left to resume. */
+        o->recoverable = in->source_state == VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED;
     } else if ((c && c->type == VMIG_VIRT_JOB_CANCELLED) || in->call_aborted ||
                (in->abort_cause != VMIG_VIRT_ABORT_NONE &&
                 (!c || c->type != VMIG_VIRT_JOB_COMPLETED))) {
