@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# test-scenario-postcopy-recovery.sh [--restart-source] - the data path breaks during
+# post-copy and comes back: the migration must be resumed, never lost (B14 with recovery).
+#
+# The guest dirties 25 MiB/s; node-a's link is shaped to 10 MB/s so pre-copy cannot
+# converge and post-copy takes ~10 s; the KubeVirt CR allows post-copy with
+# completionTimeoutPerGiB 3 (a 3 s deadline for this small guest), so the monitor switches
+# early. Some 2 s into post-copy every TCP connection between node-a and node-b is killed
+# (ss -K on both nodes: the proxy's libvirt and memory channels) and node-a's link stays down
+# for 4 s. Both domains are then paused (post-copy failed); the source keeps the VMIM
+# Running, retries the resume with backoff while the link is down, and resumes once it is up.
+# With --restart-source vmigrated on node-a is SIGKILLed during the outage and started again
+# after it: the new daemon finds the domain paused (post-copy failed) and takes over.
+#
+# Asserts: the VMIM never Failed and ends Succeeded; the events PostCopyRecovering and
+# PostCopyRecovered; the VMI's mode PostCopy and nodeName node-b; the guest runs on node-b only,
+# continued with its boot id and clean memory checks; the source domain is shut off.
+set -euo pipefail
+. "$(dirname "$0")/lib/harness.sh"
+. "$(dirname "$0")/lib/scenario.sh"
+restart=0
+[[ ${1:-} == --restart-source ]] && restart=1
+e2e_begin
+
+scen_cluster --mem 128 --dirty 64
+vmi_apply ns1 vm1 node-a
+scen_kubevirt_migrations '{allowPostCopy: true, completionTimeoutPerGiB: 3, progressTimeout: 300}'
+node_exec node-a tc qdisc add dev "$(node_veth node-a)" root tbf rate 80mbit burst 64kb latency 50ms
+vmigrated_start node-a
+vmigrated_start node-b
+
+last=$(guest_last node-a ns1 vm1)
+vmim_create ns1 mig1 vm1
+vmim_wait ns1 mig1 Running 60 || e2e_die "mig1 never ran: $(vmim_reason ns1 mig1)"
+e2e_wait_for 30 "post-copy" scen_vmi_state_is mode PostCopy || e2e_die "no switch to post-copy"
+sleep 2
+[[ $(vmim_phase ns1 mig1) == Running ]] || e2e_die "mig1 is $(vmim_phase ns1 mig1) 2 s into post-copy (too fast to cut)"
+
+# the outage: every connection between the nodes reset, then no link for 4 s
+t0=$(e2e_now_ms)
+node_exec node-a ss -K dst "$(node_addr node-b 4)" >/dev/null 2>&1 || true
+node_exec node-b ss -K dst "$(node_addr node-a 4)" >/dev/null 2>&1 || true
+node_exec node-a ip link set "$(node_veth node-a)" down
+e2e_log "cut the data path 2 s into post-copy; link of node-a down"
+e2e_wait_for 10 "source paused (post-copy failed)" \
+    bash -c "[[ \$(virsh -c '$(pod_uri node-a ns1 vm1)' domstate --reason ns1_vm1 | head -1) == 'paused (post-copy failed)' ]]" ||
+    e2e_die "source is '$(vm_state node-a ns1 vm1)' after the cut"
+if ((restart)); then
+    vmigrated_kill node-a
+    mv "$E2E_ROOT/logs/vmigrated-node-a.log" "$E2E_ROOT/logs/vmigrated-node-a-killed.log"
+    e2e_log "killed vmigrated on node-a during the outage"
+fi
+sleep 4
+node_exec node-a ip link set "$(node_veth node-a)" up
+e2e_log "link of node-a up again; target is '$(pod_virsh node-b ns1 vm1 domstate --reason ns1_vm1 2>&1 | head -1)'"
+((restart)) && vmigrated_start node-a
+[[ $(vmim_phase ns1 mig1) == Running ]] || e2e_die "mig1 is $(vmim_phase ns1 mig1) during the recovery: $(vmim_reason ns1 mig1)"
+
+vmim_wait ns1 mig1 "Succeeded|Failed" 60 || e2e_die "mig1 still $(vmim_phase ns1 mig1) 60 s after the link came back"
+t1=$(e2e_now_ms)
+[[ $(vmim_phase ns1 mig1) == Succeeded ]] || e2e_die "mig1 Failed: $(vmim_reason ns1 mig1)"
+[[ $(scen_phases mig1) != *Failed* ]] || e2e_die "mig1 went through Failed: $(scen_phases mig1)"
+events=$(kctl get events -n ns1 -o 'jsonpath={range .items[*]}{.involvedObject.name}:{.reason} {end}')
+[[ $events == *mig1:PostCopyRecovering* ]] || e2e_die "no PostCopyRecovering event on mig1: $events"
+[[ $events == *mig1:PostCopyRecovered* ]] || e2e_die "no PostCopyRecovered event on mig1: $events"
+[[ $(scen_vmi_state mode) == PostCopy ]] || e2e_die "VMI mode '$(scen_vmi_state mode)', want PostCopy"
+attempts=$(grep -c 'post-copy resume attempt [0-9]* (' "$E2E_ROOT/logs/vmigrated-node-a.log" || true)
+e2e_wait_for 30 "VMI nodeName node-b" scen_vmi_node_is node-b || e2e_die "VMI nodeName '$(vmi_node ns1 vm1)'"
+[[ $(vm_state node-a ns1 vm1) == "shut off" ]] || e2e_die "source domain is '$(vm_state node-a ns1 vm1)'"
+scen_only_on node-b
+scen_guest_continues node-b "$last"
+recovered=$(grep -o 'resumed and completed: [^"]*' "$E2E_ROOT/logs/vmigrated-node-a.log" | tail -1)
+e2e_log "PASS: post-copy recovered$( ((restart)) && echo ' across a source restart'): Succeeded $((t1 - t0)) ms after the cut ($attempts resume attempt(s) started; $recovered)"
