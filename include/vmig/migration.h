@@ -49,6 +49,9 @@ typedef enum {
     VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY, /* source: a post-copy that failed is resumable:
                                                proxy up, virDomainMigrateToURI3 again with
                                                VIR_MIGRATE_POSTCOPY_RESUME */
+    VMIG_MIGRATION_ACTION_REOPEN_TARGET,    /* target restarted during post-copy: listeners
+                                               again, new ports published (phase unchanged) so
+                                               the source can resume */
 } VmigMigrationAction;
 
 /* A snapshot of everything one decision needs. Strings are borrowed. Times are

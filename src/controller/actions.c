@@ -1380,6 +1380,9 @@ vmig_ctl_perform(CtlJob *job, const VmigMigrationDecision *d, VmigModelVmim *vmi
     case VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY:
         vmig_ctl_recover_attempt(job, vmim, vmi);
         return;
+    case VMIG_MIGRATION_ACTION_REOPEN_TARGET:
+        vmig_ctl_recover_reopen_target(job, vmim, vmi);
+        return;
     }
 }
 
@@ -1435,6 +1438,20 @@ vmig_ctl_watch_migration(CtlJob *job)
 {
     VmigVirtMonitor *m = vmig_virt_migration_get_monitor(job->migration);
     vmig_virt_monitor_set_callbacks(m, ctl_on_sample, ctl_on_action, job);
+}
+
+void
+vmig_ctl_publish_target(CtlJob *job, const char *address)
+{
+    VmigController *ctl = job->ctl;
+    CtlChain *c = ctl_chain_new(job);
+    VmigCtlEdit *vmi = ctl_vmi_edit(job);
+    vmi->require_target = g_strdup(ctl->cfg->node_name);
+    vmig_ctl_edit_set_string(vmi, "status.migrationState.targetNodeAddress", address);
+    vmig_ctl_edit_set(vmi, "status.migrationState.targetDirectMigrationNodePorts",
+                      vmig_proxy_target_port_map(ctl->proxy, job->uid));
+    ctl_chain_add(c, VMIG_KUBE_VMI, job->ns, job->vmi_name, TRUE, vmi, FALSE);
+    ctl_chain_run(c, NULL, NULL, NULL);
 }
 
 void

@@ -201,6 +201,8 @@ gboolean vmig_ctl_open_domain(VmigController *ctl, const char *ns, const char *n
 void vmig_ctl_migration_done(VmigVirtMigration *mig, const VmigVirtOutcome *outcome, gpointer data);
 /* Progress samples and monitor actions of job->migration reach status and metrics. */
 void vmig_ctl_watch_migration(CtlJob *job);
+/* Target: the VMI's targetNodeAddress and targetDirectMigrationNodePorts from our proxy. */
+void vmig_ctl_publish_target(CtlJob *job, const char *address);
 /* The progress annotation now, with @state ("Running", "PostCopyRecovering", ...). */
 void vmig_ctl_write_progress(CtlJob *job, const char *state);
 /* recover.c: post-copy failure recovery, source role (B14) */
@@ -212,6 +214,8 @@ gboolean vmig_ctl_recover_on_outcome(CtlJob *job, VmigVirtMigration *mig,
 void vmig_ctl_recover_adopt(CtlJob *job, VmigModelVmim *vmim);
 /* RECOVER_POSTCOPY: source proxy up again, then virDomainMigrateToURI3 + POSTCOPY_RESUME. */
 void vmig_ctl_recover_attempt(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi);
+/* REOPEN_TARGET: the target restarted during post-copy: listeners again, ports published. */
+void vmig_ctl_recover_reopen_target(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi);
 /* The recovery facts of the state machine. */
 void vmig_ctl_recover_facts(CtlJob *job, VmigMigrationFacts *f);
 /* Frees the recovery state (release, job free). */

@@ -381,3 +381,73 @@ vmig_ctl_recover_attempt(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi)
     g_task_set_task_data(task, r, ctl_recover_call_free);
     g_task_run_in_thread(task, ctl_recover_open_thread);
 }
+
+/* ------------------------------------------------------------------------------------ */
+/* target side                                                                           */
+
+/* The target daemon restarted after the switch: its listeners died with it (which broke
+ * the post-copy). Open them again on new kernel-chosen ports and publish those; the source
+ * restarts its proxy from the VMI's ports before every resume attempt. No checks: the
+ * domain is already here, paused with reason post-copy failed. */
+void
+vmig_ctl_recover_reopen_target(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi)
+{
+    VmigController *ctl = job->ctl;
+    g_autoptr(GError) err = NULL;
+    if (!vmim || !vmi) {
+        vmig_ctl_job_retry(job, 2000);
+        return;
+    }
+    g_autofree char *share_dir = NULL, *uri = NULL;
+    if (!vmig_ctl_pod_paths(ctl, job->ns, job->vmi_name, vmi->meta.uid, &share_dir, &uri, &err)) {
+        g_warning("VMIM %s: cannot reopen the target listeners: pod: %s (retrying)", job->key,
+                  err->message);
+        vmig_ctl_job_retry(job, 2000);
+        return;
+    }
+    const char *source_node = vmim->migration_state ? vmim->migration_state->source_node : NULL;
+    g_autofree char *source_addr = source_node ? vmig_ctl_node_address(ctl, source_node) : NULL;
+    g_autofree char *my_addr = ctl->cfg->migration_address
+                                   ? g_strdup(ctl->cfg->migration_address)
+                                   : vmig_ctl_node_address(ctl, ctl->cfg->node_name);
+    /* the disk channel was served if the first prepare published it */
+    JsonNode *map =
+        vmig_model_json_get(vmi->node, "status.migrationState.targetDirectMigrationNodePorts");
+    guint16 ports[VMIG_PROXY_N_CHANNELS] = {0};
+    g_autoptr(JsonNode) map_copy = map ? json_node_copy(map) : NULL;
+    gboolean block = map_copy && vmig_proxy_port_map_parse(map_copy, ports, NULL) &&
+                     ports[VMIG_PROXY_CHANNEL_DISK] != 0;
+    const char *prefix = "qemu+unix:///system?socket=";
+    const char *libvirt_sock = g_str_has_prefix(uri, prefix) ? uri + strlen(prefix) : uri;
+    g_autofree char *mem = vmig_proxy_socket_name(job->uid, VMIG_PROXY_CHANNEL_MEMORY);
+    g_autofree char *disk = vmig_proxy_socket_name(job->uid, VMIG_PROXY_CHANNEL_DISK);
+    g_autofree char *mem_path = g_build_filename(share_dir, "migrationproxy", mem, NULL);
+    g_autofree char *disk_path = g_build_filename(share_dir, "migrationproxy", disk, NULL);
+    if (!my_addr) {
+        g_warning("VMIM %s: cannot reopen the target listeners: no migration address", job->key);
+        vmig_ctl_job_retry(job, 5000);
+        return;
+    }
+    VmigProxyTargetSpec spec = {
+        .uid = job->uid,
+        .listen_address = my_addr,
+        .expected_peer_address = source_addr,
+        .source_node = source_node,
+        .forward_paths = {libvirt_sock, mem_path, block ? disk_path : NULL},
+    };
+    vmig_proxy_stop(ctl->proxy, job->uid);
+    if (!vmig_proxy_start_target(ctl->proxy, &spec, &err)) {
+        g_warning("VMIM %s: cannot reopen the target listeners: %s (retrying)", job->key,
+                  err->message);
+        vmig_ctl_job_retry(job, 2000);
+        return;
+    }
+    job->proxy_target = TRUE;
+    job->block_migration = block;
+    g_autofree char *msg = g_strdup_printf(
+        "%s restarted during post-copy: migration listeners open again on %s for the resume",
+        ctl->cfg->node_name, my_addr);
+    g_message("VMIM %s: %s", job->key, msg);
+    ctl_recover_event(job, FALSE, "PostCopyTargetReopened", msg);
+    vmig_ctl_publish_target(job, my_addr);
+}

@@ -20,6 +20,7 @@ static const char *const vmig_migration_action_names[] = {
     [VMIG_MIGRATION_ACTION_TAKE_OVER] = "take-over",
     [VMIG_MIGRATION_ACTION_RELEASE] = "release",
     [VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY] = "recover-postcopy",
+    [VMIG_MIGRATION_ACTION_REOPEN_TARGET] = "reopen-target",
 };
 
 static const char *const vmig_migration_role_names[] = {
@@ -287,6 +288,13 @@ vmig_migration_target(const VmigMigrationFacts *f, VmigMigrationDecision *d)
     if (vmig_model_migration_phase_is_final(f->phase)) {
         if (f->local_resources)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_RELEASE, f->phase, NULL);
+        return;
+    }
+    if (f->phase == VMIG_MODEL_MIGRATION_PHASE_RUNNING && f->post_copy && !f->local_target) {
+        /* We restarted after the switch: our listeners died with us, so the post-copy broke
+         * and the source can only resume it through new ones (deleted or not: the guest's
+         * memory is split, B14). */
+        vmig_migration_set(d, VMIG_MIGRATION_ACTION_REOPEN_TARGET, f->phase, NULL);
         return;
     }
     if (f->deleting) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test-scenario-postcopy-recovery.sh [--restart-source] - the data path breaks during
+# test-scenario-postcopy-recovery.sh [--restart-source|--restart-target] - the data path breaks during
 # post-copy and comes back: the migration must be resumed, never lost (B14 with recovery).
 #
 # The guest dirties 25 MiB/s; node-a's link is shaped to 10 MB/s so pre-copy cannot
@@ -10,7 +10,9 @@
 # for 4 s. Both domains are then paused (post-copy failed); the source keeps the VMIM
 # Running, retries the resume with backoff while the link is down, and resumes once it is up.
 # With --restart-source vmigrated on node-a is SIGKILLed during the outage and started again
-# after it: the new daemon finds the domain paused (post-copy failed) and takes over.
+# after it: the new daemon finds the domain paused (post-copy failed) and takes over. With
+# --restart-target the same happens to node-b's: it opens its listeners again on new ports and
+# publishes them; the source's next attempt dials those.
 #
 # Asserts: the VMIM never Failed and ends Succeeded; the events PostCopyRecovering and
 # PostCopyRecovered; the VMI's mode PostCopy and nodeName node-b; the guest runs on node-b only,
@@ -19,7 +21,10 @@ set -euo pipefail
 . "$(dirname "$0")/lib/harness.sh"
 . "$(dirname "$0")/lib/scenario.sh"
 restart=0
-[[ ${1:-} == --restart-source ]] && restart=1
+case ${1:-} in
+--restart-source) restart=1; victim=node-a ;;
+--restart-target) restart=1; victim=node-b ;;
+esac
 e2e_begin
 
 scen_cluster --mem 128 --dirty 64
@@ -46,14 +51,14 @@ e2e_wait_for 10 "source paused (post-copy failed)" \
     bash -c "[[ \$(virsh -c '$(pod_uri node-a ns1 vm1)' domstate --reason ns1_vm1 | head -1) == 'paused (post-copy failed)' ]]" ||
     e2e_die "source is '$(vm_state node-a ns1 vm1)' after the cut"
 if ((restart)); then
-    vmigrated_kill node-a
-    mv "$E2E_ROOT/logs/vmigrated-node-a.log" "$E2E_ROOT/logs/vmigrated-node-a-killed.log"
-    e2e_log "killed vmigrated on node-a during the outage"
+    vmigrated_kill $victim
+    mv "$E2E_ROOT/logs/vmigrated-$victim.log" "$E2E_ROOT/logs/vmigrated-$victim-killed.log"
+    e2e_log "killed vmigrated on $victim during the outage"
 fi
 sleep 4
 node_exec node-a ip link set "$(node_veth node-a)" up
 e2e_log "link of node-a up again; target is '$(pod_virsh node-b ns1 vm1 domstate --reason ns1_vm1 2>&1 | head -1)'"
-((restart)) && vmigrated_start node-a
+((restart)) && vmigrated_start $victim
 [[ $(vmim_phase ns1 mig1) == Running ]] || e2e_die "mig1 is $(vmim_phase ns1 mig1) during the recovery: $(vmim_reason ns1 mig1)"
 
 vmim_wait ns1 mig1 "Succeeded|Failed" 60 || e2e_die "mig1 still $(vmim_phase ns1 mig1) 60 s after the link came back"
@@ -70,4 +75,7 @@ e2e_wait_for 30 "VMI nodeName node-b" scen_vmi_node_is node-b || e2e_die "VMI no
 scen_only_on node-b
 scen_guest_continues node-b "$last"
 recovered=$(grep -o 'resumed and completed: [^"]*' "$E2E_ROOT/logs/vmigrated-node-a.log" | tail -1)
-e2e_log "PASS: post-copy recovered$( ((restart)) && echo ' across a source restart'): Succeeded $((t1 - t0)) ms after the cut ($attempts resume attempt(s) started; $recovered)"
+if [[ ${victim:-} == node-b ]]; then
+    [[ $events == *mig1:PostCopyTargetReopened* ]] || e2e_die "node-b did not reopen its listeners: $events"
+fi
+e2e_log "PASS: post-copy recovered$( ((restart)) && echo " across a restart of $victim's daemon"): Succeeded $((t1 - t0)) ms after the cut ($attempts resume attempt(s) started; $recovered)"

@@ -465,6 +465,29 @@ test_source_postcopy_recovery(void **state)
          }),
          VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_COMPLETE,
          VMIG_MODEL_MIGRATION_PHASE_FAILED, "paused on node-a and node-b", -1},
+        {"target restarted during post-copy: listeners again", ({
+             VmigMigrationFacts f = recovering(T0, T0 + 300000);
+             f.node = "node-b";
+             f.recovering = f.local_resources = FALSE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_TARGET, VMIG_MIGRATION_ACTION_REOPEN_TARGET,
+         VMIG_MODEL_MIGRATION_PHASE_RUNNING, NULL, -1},
+        {"target restarted during post-copy of a deleted VMIM: listeners again", ({
+             VmigMigrationFacts f = recovering(T0, T0 + 300000);
+             f.node = "node-b";
+             f.recovering = f.local_resources = FALSE;
+             f.deleting = f.abort_requested = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_TARGET, VMIG_MIGRATION_ACTION_REOPEN_TARGET,
+         VMIG_MODEL_MIGRATION_PHASE_RUNNING, NULL, -1},
+        {"target restarted during pre-copy: nothing to serve", ({
+             VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_RUNNING, "node-b");
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_TARGET, VMIG_MIGRATION_ACTION_NONE, VMIG_MODEL_MIGRATION_PHASE_RUNNING,
+         NULL, -1},
         {"target keeps its side while the source recovers", ({
              VmigMigrationFacts f = recovering(T0, T0 + 300000);
              f.node = "node-b";
