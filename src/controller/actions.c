@@ -753,6 +753,7 @@ ctl_progress_json(CtlJob *job, const char *state, const VmigVirtOutcome *o)
             o && o->has_stats ? (gint64)o->time_elapsed_ms : vmig_ctl_wall_ms() - job->started_ms);
     if (o && o->has_stats)
         ADD_INT("downtimeMs", o->downtime_ms);
+    vmig_ctl_recover_progress(job, b);
 #undef ADD_INT
     json_builder_end_object(b);
     g_autoptr(JsonNode) root = json_builder_get_root(b);
@@ -791,7 +792,7 @@ ctl_on_sample(VmigVirtMonitor *m, const VmigVirtJobStats *stats, gpointer data)
     if (job->progress_writing ||
         vmig_ctl_wall_ms() - job->progress_written_ms < job->ctl->cfg->status_interval_ms)
         return;
-    ctl_write_progress(job, "Running", NULL);
+    ctl_write_progress(job, job->pc_recovering ? "PostCopyRecovering" : "Running", NULL);
 }
 
 static void

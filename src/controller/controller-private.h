@@ -87,8 +87,10 @@ struct _CtlJob {
     gint64 pc_deadline_ms; /* give up then */
     gint64 pc_next_ms;     /* next resume attempt not before */
     guint pc_attempts;
-    char *pc_error;              /* the last attempt's failure */
-    char *pc_give_up;            /* the Failed reason at the deadline */
+    char *pc_error;   /* the last attempt's failure */
+    char *pc_give_up; /* the Failed reason at the deadline */
+    char *pc_event;   /* the PostCopyRecovering message, repeated per failed attempt (the first
+                         may be lost with the link) */
     VmigVirtMigration *pc_ended; /* the call that failed; freed before the next one */
     /* target */
     gboolean proxy_target;
@@ -218,6 +220,8 @@ void vmig_ctl_recover_attempt(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vm
 void vmig_ctl_recover_reopen_target(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi);
 /* The recovery facts of the state machine. */
 void vmig_ctl_recover_facts(CtlJob *job, VmigMigrationFacts *f);
+/* The recovery's figures in the progress annotation (attempts, deadline, last error). */
+void vmig_ctl_recover_progress(CtlJob *job, JsonBuilder *b);
 /* Frees the recovery state (release, job free). */
 void vmig_ctl_recover_clear(CtlJob *job);
 /* controller.c: the resource an informer mirrors */

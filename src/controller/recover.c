@@ -63,7 +63,21 @@ ctl_recover_start(CtlJob *job, const char *why)
         job->ns, job->vmi_name, why, job->ctl->cfg->node_name,
         job->target_node ? job->target_node : "the target", timeout_ms / 1000);
     g_warning("VMIM %s: %s", job->key, msg);
-    ctl_recover_event(job, TRUE, "PostCopyRecovering", msg);
+    g_free(job->pc_event);
+    job->pc_event = g_steal_pointer(&msg);
+    ctl_recover_event(job, TRUE, "PostCopyRecovering", job->pc_event);
+    vmig_ctl_write_progress(job, "PostCopyRecovering");
+}
+
+/* Every attempt repeats the event (the recorder counts repeats): the first one is often
+ * lost with the link that broke the migration, and a successful attempt can only start once
+ * the nodes reach each other, the API server usually too. Failed attempts rewrite the
+ * progress annotation with their figures. */
+static void
+ctl_recover_still(CtlJob *job, gboolean attempt_started)
+{
+    if (attempt_started && job->pc_event)
+        ctl_recover_event(job, TRUE, "PostCopyRecovering", job->pc_event);
     vmig_ctl_write_progress(job, "PostCopyRecovering");
 }
 
@@ -97,11 +111,13 @@ vmig_ctl_recover_on_outcome(CtlJob *job, VmigVirtMigration *mig, const VmigVirtO
     g_free(job->pc_error);
     job->pc_error = o->detail && *o->detail ? g_strdup_printf("%s: %s", o->reason, o->detail)
                                             : g_strdup(o->reason);
-    if (!job->pc_recovering)
+    if (!job->pc_recovering) {
         ctl_recover_start(job, job->pc_error);
-    else
+    } else {
         g_message("VMIM %s: post-copy resume attempt %u failed: %s", job->key, job->pc_attempts,
                   job->pc_error);
+        ctl_recover_still(job, FALSE);
+    }
     guint delay = ctl_recover_backoff_ms(MAX(job->pc_attempts, 1));
     job->pc_next_ms = vmig_ctl_wall_ms() + delay;
     g_message("VMIM %s: next post-copy resume attempt in %u ms", job->key, delay);
@@ -152,8 +168,28 @@ vmig_ctl_recover_facts(CtlJob *job, VmigMigrationFacts *f)
 }
 
 void
+vmig_ctl_recover_progress(CtlJob *job, JsonBuilder *b)
+{
+    if (!job->pc_recovering)
+        return;
+    g_autofree char *since = vmig_ctl_now_rfc3339(job->pc_since_ms);
+    g_autofree char *deadline = vmig_ctl_now_rfc3339(job->pc_deadline_ms);
+    json_builder_set_member_name(b, "postCopyFailedAt");
+    json_builder_add_string_value(b, since);
+    json_builder_set_member_name(b, "recoveryDeadline");
+    json_builder_add_string_value(b, deadline);
+    json_builder_set_member_name(b, "recoveryAttempts");
+    json_builder_add_int_value(b, job->pc_attempts);
+    if (job->pc_error) {
+        json_builder_set_member_name(b, "lastRecoveryError");
+        json_builder_add_string_value(b, job->pc_error);
+    }
+}
+
+void
 vmig_ctl_recover_clear(CtlJob *job)
 {
+    g_clear_pointer(&job->pc_event, g_free);
     g_clear_pointer(&job->pc_ended, vmig_virt_migration_free);
     g_clear_pointer(&job->pc_error, g_free);
     g_clear_pointer(&job->pc_give_up, g_free);
@@ -204,6 +240,7 @@ ctl_recover_attempt_failed(CtlJob *job, const char *error)
     job->pc_next_ms = vmig_ctl_wall_ms() + delay;
     g_message("VMIM %s: post-copy resume attempt %u not started: %s; next in %u ms", job->key,
               job->pc_attempts, error, delay);
+    ctl_recover_still(job, FALSE);
     vmig_ctl_enqueue(job->ctl, job->key);
 }
 
@@ -319,7 +356,7 @@ ctl_recover_go(CtlJob *job, CtlRecoverCall *r)
     vmig_ctl_watch_migration(job);
     g_message("VMIM %s: post-copy resume attempt %u (%.1f s after the failure)", job->key,
               job->pc_attempts, (vmig_ctl_wall_ms() - job->pc_since_ms) / 1000.0);
-    vmig_ctl_write_progress(job, "Running");
+    ctl_recover_still(job, TRUE);
 }
 
 static void
