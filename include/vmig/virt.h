@@ -361,6 +361,8 @@ typedef enum {
     VMIG_VIRT_DOMAIN_RUNNING_POSTCOPY_FAILED,
     VMIG_VIRT_DOMAIN_SHUTOFF,
     VMIG_VIRT_DOMAIN_OTHER,
+    VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY, /* VIR_DOMAIN_PAUSED_POSTCOPY: the source of a post-copy
+                                         migration libvirt still counts as running */
 } VmigVirtDomainState;
 
 /* Returns: (transfer none): "unknown", "running", "paused", "paused-postcopy-failed", ... */
@@ -386,10 +388,12 @@ typedef struct {
     char *detail; /* libvirt's text (may be consequential); nullable */
     gboolean postcopy_used;
     gboolean paused_to_complete;
-    gboolean recoverable;     /* POSTCOPY_FAILED and the source is paused with reason post-copy
-                                 failed: vmig_virt_migration_resume() may finish it */
-    gboolean completed_event; /* the job-completed event arrived (set by the migration) */
-    gboolean has_stats;       /* the figures below come from completed-job stats */
+    gboolean recoverable; /* POSTCOPY_FAILED and the source is paused with reason post-copy
+                             failed (or still post-copy: a failed resume can leave it so
+                             until QEMU notices): vmig_virt_migration_resume() may finish it */
+    VmigVirtDomainState source_state; /* after the call */
+    gboolean completed_event;         /* the job-completed event arrived (set by the migration) */
+    gboolean has_stats;               /* the figures below come from completed-job stats */
     guint64 downtime_ms, time_elapsed_ms;
     guint64 data_processed, data_total, data_remaining;
     guint64 mem_bps, dirty_rate_bps, iterations;

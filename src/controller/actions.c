@@ -1224,6 +1224,11 @@ ctl_reconcile_done(GObject *src, GAsyncResult *res, gpointer data)
         vmig_ctl_job_retry(job, 1000);
         return;
     }
+    if (w->state == VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY) {
+        /* still in post-copy without a job we can see: libvirt is about to decide */
+        vmig_ctl_job_retry(job, 1000);
+        return;
+    }
     job->job_done = TRUE;
     g_free(job->job_reason);
     job->job_reason = NULL;

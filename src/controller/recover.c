@@ -97,9 +97,31 @@ vmig_ctl_recover_on_outcome(CtlJob *job, VmigVirtMigration *mig, const VmigVirtO
         }
         return FALSE;
     }
-    if (o->kind != VMIG_VIRT_OUTCOME_POSTCOPY_FAILED || !o->recoverable ||
+    if (o->kind != VMIG_VIRT_OUTCOME_POSTCOPY_FAILED ||
         job->ctl->cfg->postcopy_recovery_timeout_ms == 0)
         return FALSE;
+    if (!o->recoverable && !job->pc_recovering)
+        return FALSE; /* nothing was left to resume: Failed, as before */
+    if (!o->recoverable && o->source_state == VMIG_VIRT_DOMAIN_SHUTOFF) {
+        /* A resume that reported an error but moved the guest (or the source was destroyed):
+         * like a restart finding no source domain, the target confirms the domain runs
+         * before it takes over. */
+        g_message("VMIM %s: resume attempt %u reported %s but the source domain is shut off: "
+                  "the guest left",
+                  job->key, job->pc_attempts, o->detail ? o->detail : o->reason);
+        if (job->pc_ended != mig)
+            g_clear_pointer(&job->pc_ended, vmig_virt_migration_free);
+        job->pc_ended = mig;
+        if (job->migration == mig)
+            job->migration = NULL;
+        job->pc_recovering = FALSE;
+        job->job_done = TRUE;
+        job->job_ok = TRUE;
+        vmig_ctl_enqueue(job->ctl, job->key);
+        return TRUE;
+    }
+    /* Recoverable, or a state in flux after a failed attempt (paused, running, unknown: a
+     * resume racing the destination's own failure detection): try again until the deadline. */
 
     /* The call is over (its thread handed over); it is freed before the next one, not
      * inside its own done callback. */

@@ -585,6 +585,8 @@ test_enum_tables(void **state)
                         "start-postcopy");
     assert_string_equal(vmig_virt_domain_state_to_string(VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED),
                         "paused-postcopy-failed");
+    assert_string_equal(vmig_virt_domain_state_to_string(VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY),
+                        "paused-postcopy");
 }
 
 /* ---- outcome (B12 runs A/B, B14 run B, pause-and-complete) ---- */
@@ -642,6 +644,11 @@ static const OutcomeCase outcome_cases[] = {
      "internal error: client socket is closed", FALSE, 0, NULL, VMIG_VIRT_ABORT_NONE, TRUE, FALSE,
      VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED, VMIG_VIRT_OUTCOME_POSTCOPY_FAILED, "post-copy failed",
      "internal error: client socket is closed", FALSE, TRUE},
+    {"resume raced the destination's failure detection: source still post-copy", -1,
+     "Requested operation is not valid: domain 'ns1_vm1' is not being migrated", FALSE, 0, NULL,
+     VMIG_VIRT_ABORT_NONE, TRUE, FALSE, VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY,
+     VMIG_VIRT_OUTCOME_POSTCOPY_FAILED, "post-copy failed",
+     "Requested operation is not valid: domain 'ns1_vm1' is not being migrated", FALSE, TRUE},
     {"failed after the switch but the source runs: nothing to resume", -1, "x", FALSE, 0, NULL,
      VMIG_VIRT_ABORT_NONE, TRUE, FALSE, VMIG_VIRT_DOMAIN_RUNNING, VMIG_VIRT_OUTCOME_POSTCOPY_FAILED,
      "post-copy failed", "x", FALSE, FALSE},
@@ -708,6 +715,7 @@ test_outcome_table(void **state)
             assert_int_equal(o->dirty_rate_bps, 20 * MIB);
         }
         assert_int_equal(o->paused_to_complete, c->paused);
+        assert_int_equal(o->source_state, c->state);
         if (o->recoverable != c->recoverable)
             fail_msg("case \"%s\": recoverable %d", c->name, o->recoverable);
         assert_int_equal(o->postcopy_used,
