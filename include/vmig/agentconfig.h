@@ -71,7 +71,10 @@ typedef struct {
     guint postcopy_recovery_timeout_ms; /* retry VIR_MIGRATE_POSTCOPY_RESUME this long (B14) */
 
     /* limits */
-    guint inbound_migrations; /* migrations this node receives at once (inbound slots) */
+    guint inbound_migrations;         /* migrations this node receives at once (inbound slots) */
+    char *migration_bandwidth_budget; /* bytes/s as a Kubernetes quantity ("100Mi"),
+                                         as given; "0" = off */
+    guint64 migration_bandwidth_budget_mibps; /* the same in MiB/s, rounded down; 0 = off */
 
     /* serving */
     char *http_address; /* /healthz, /readyz, /metrics; "" = off */

@@ -60,6 +60,11 @@ typedef enum {
 #define VMIG_METRICS_INFORMER_LISTS "vmigrated_informer_lists_total"       /* resource */
 #define VMIG_METRICS_API_ERRORS     "vmigrated_api_errors_total"           /* resource */
 #define VMIG_METRICS_READY          "vmigrated_ready"
+/* bytes/s: the speed limit libvirt applies to each running outbound migration (its share of
+ * the node's budget, or its own bandwidthPerMigration); the node's budget, 0 = off */
+#define VMIG_METRICS_BANDWIDTH_LIMIT                                                               \
+    "vmigrated_migration_bandwidth_limit_bytes" /* ns, name, node */
+#define VMIG_METRICS_BANDWIDTH_BUDGET "vmigrated_migration_bandwidth_budget_bytes"
 
 typedef struct _VmigMetrics VmigMetrics;
 

@@ -4,7 +4,8 @@
  * spec.configuration.migrations, overridden per VMI by the MigrationPolicy that matches it
  * (migrations.kubevirt.io/v1alpha1). Also the unit conversions the migration call needs:
  * bandwidthPerMigration (bytes/s quantity) to libvirt's MiB/s, and the completion budget
- * (completionTimeoutPerGiB x data to move). No I/O.
+ * (completionTimeoutPerGiB x data to move), and the split of a node's migration bandwidth
+ * budget among its running migrations. No I/O.
  *
  * Place in the flow: model -> migconfig -> migration state machine / virt driver.
  */
@@ -153,5 +154,35 @@ guint64 vmig_migconfig_bandwidth_parse(const char *text, const char *field, gboo
  * at G_MAXINT64; 0 when either input is 0 or negative (no budget).
  */
 gint64 vmig_migconfig_completion_timeout(gint64 per_gib, gint64 data_bytes);
+
+/* One running outbound migration, as the node's bandwidth budget split sees it. */
+typedef struct {
+    guint64 cap_mibps;   /* its own limit in MiB/s (bandwidthPerMigration / MigrationPolicy);
+                            0 = none */
+    guint64 share_mibps; /* (out) the speed it gets, MiB/s */
+} VmigMigconfigShare;
+
+/**
+ * vmig_migconfig_budget_split:
+ * @budget_mibps: the node's budget (vmigrated --migration-bandwidth-budget) in MiB/s; 0 = off
+ * @shares: (inout) (array length=n): the running migrations, in a stable order (the
+ *   controller sorts them by VMIM key); cap_mibps in, share_mibps out
+ * @n: how many
+ *
+ * Max-min fair split (water-filling): every migration gets the same share unless its own cap
+ * is lower, in which case it keeps its cap and what it leaves is shared among the others.
+ * Whole MiB/s only (libvirt's unit for virDomainMigrateSetMaxSpeed): the MiB/s that do not
+ * divide evenly go one each to the first migrations in @shares order, so the shares add up to
+ * exactly @budget_mibps unless every migration is held by its cap (then to the sum of caps).
+ * They never add up to more than the budget, with one exception: libvirt has no speed below
+ * 1 MiB/s (0 means unlimited), so when @budget_mibps < @n every migration gets 1 MiB/s and the
+ * budget is exceeded; the controller avoids this by not starting a migration that would make
+ * @n exceed the budget in MiB/s.
+ * With the budget off every share is the migration's cap (0 = unlimited, as today).
+ *
+ * Returns: TRUE when the shares fit within the budget (always when it is off or @n is 0);
+ *   FALSE when @budget_mibps < @n and the 1 MiB/s floor exceeds it.
+ */
+gboolean vmig_migconfig_budget_split(guint64 budget_mibps, VmigMigconfigShare *shares, gsize n);
 
 G_END_DECLS

@@ -137,6 +137,65 @@ guint vmig_slots_backoff_ms(guint attempt, guint32 random);
  */
 char *vmig_slots_wait_reason(VmigSlotsKind kind, const char *node, guint busy, guint limit);
 
+/* Fairness between nodes (best effort: the Leases alone keep the limits). Before it
+ * contends for a free cluster slot, a migration leaves it to another node that holds fewer
+ * outbound slots and has a migration waiting (max-min fair shares). A migration defers at
+ * most VMIG_SLOTS_DEFER_MAX_MS in a row, then contends anyway, so a dead or misreporting
+ * node cannot starve it. */
+#define VMIG_SLOTS_DEFER_MAX_MS 10000
+
+/* One node's share of the cluster slots, from the Lease and VMIM caches. Strings borrowed. */
+typedef struct {
+    const char *node;       /* node name */
+    guint held;             /* outbound slots it holds (live holders) */
+    guint waiting;          /* its migrations waiting for a slot (Pending, holding none) */
+    gint64 oldest_ms;       /* creationTimestamp of its oldest waiting VMIM, ms */
+    const char *oldest_key; /* that VMIM's "ns/name", to break ties */
+} VmigSlotsShare;
+
+typedef enum {
+    VMIG_SLOTS_FAIR_CONTEND, /* this migration's node is due a free slot: contend */
+    VMIG_SLOTS_FAIR_DEFER,   /* leave the free slots to other nodes for now */
+    VMIG_SLOTS_FAIR_OVERDUE, /* it would defer, but has deferred long enough: contend */
+} VmigSlotsFair;
+
+/**
+ * vmig_slots_fair:
+ * @shares: (array length=n_shares): every node with a migration waiting, this node included
+ * @n_shares: how many
+ * @self: the index of this node in @shares
+ * @rank: how many of this node's waiting migrations come before the asking one (oldest
+ *   creationTimestamp first, then ns/name)
+ * @free: cluster slots free (parallelMigrationsPerCluster minus live holders)
+ * @per_node: parallelOutboundMigrationsPerNode (a node holding that many wants no more)
+ * @deferred_ms: how long the asking migration has deferred in a row, ms (0 = not yet)
+ * @winner: (out) (optional) (transfer none): on DEFER/OVERDUE, the node the slot is left
+ *   to; NULL when this node's share is all its own outbound limit leaves and the migrations
+ *   ahead of the asking one fill it (the wait is then the outbound limit's)
+ *
+ * Hands the @free slots out one by one, each to the node with the fewest outbound slots
+ * held plus handed out that still wants one (ties: the oldest waiting VMIM, then its
+ * ns/name, then the node name - a total order, so every daemon reading the same caches
+ * reaches the same split and exactly one node wins a tie). The asking migration contends
+ * when its @rank is below its node's share, or when no other node gets a slot (the order
+ * among one node's own migrations is left to the Lease race). Pure.
+ *
+ * Returns: CONTEND, DEFER, or OVERDUE when it would defer but @deferred_ms reached
+ *   VMIG_SLOTS_DEFER_MAX_MS.
+ */
+VmigSlotsFair vmig_slots_fair(const VmigSlotsShare *shares, guint n_shares, guint self, guint rank,
+                              guint free, guint per_node, gint64 deferred_ms, const char **winner);
+
+/**
+ * vmig_slots_fair_reason:
+ * @busy: live cluster slot holders
+ * @limit: parallelMigrationsPerCluster
+ * @winner: the node the slot is left to
+ *
+ * Returns: (transfer full): "waiting: cluster limit 1/2, fair share to node-b".
+ */
+char *vmig_slots_fair_reason(guint busy, guint limit, const char *winner);
+
 /* "cluster", "outbound", "inbound". (transfer none) */
 const char *vmig_slots_kind_to_string(VmigSlotsKind kind);
 

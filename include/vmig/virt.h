@@ -70,6 +70,8 @@ typedef struct {
                                          migration that failed after the post-copy switch; the
                                          other settings must be the original call's; needs
                                          allow_postcopy */
+    guint64 bandwidth_postcopy_mibps; /* VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY in MiB/s; 0 = not
+                                         sent (QEMU: post-copy unlimited) */
 } VmigVirtMigrateSettings;
 
 /* Type of one typed parameter, mirrors the virTypedParameterType values used. */
@@ -594,6 +596,14 @@ gboolean vmig_virt_domain_abort_job(VmigVirtDomain *dom, guint wait_ms, GError *
 /** vmig_virt_domain_set_max_speed: virDomainMigrateSetMaxSpeed on the running job, MiB/s
  * (0 = unlimited, sent as VMIG_VIRT_BANDWIDTH_UNLIMITED). Blocking. */
 gboolean vmig_virt_domain_set_max_speed(VmigVirtDomain *dom, guint64 mibps, GError **error);
+
+/** vmig_virt_domain_set_max_postcopy_speed: virDomainMigrateSetMaxSpeed with
+ * VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY, MiB/s (0 = unlimited, sent as
+ * VMIG_VIRT_BANDWIDTH_UNLIMITED): QEMU's max-postcopy-bandwidth, which takes over from the
+ * pre-copy limit at the switch to post-copy and is the only one that acts after it.
+ * Blocking. Returns: FALSE with VMIG_VIRT_ERROR_INVALID or _LIBVIRT. */
+gboolean vmig_virt_domain_set_max_postcopy_speed(VmigVirtDomain *dom, guint64 mibps,
+                                                 GError **error);
 
 /** vmig_virt_domain_set_max_downtime: virDomainMigrateSetMaxDowntime, ms. Blocking. */
 gboolean vmig_virt_domain_set_max_downtime(VmigVirtDomain *dom, guint64 downtime_ms,

@@ -12,8 +12,9 @@ G_DEFINE_QUARK(vmig - agentconfig - error - quark, vmig_agentconfig_error)
 typedef enum {
     OPT_STRING,
     OPT_BOOL,
-    OPT_MS,    /* a whole number of milliseconds */
-    OPT_COUNT, /* a whole number of things, 1..1000 */
+    OPT_MS,        /* a whole number of milliseconds */
+    OPT_COUNT,     /* a whole number of things, 1..1000 */
+    OPT_BANDWIDTH, /* bytes/s as a Kubernetes quantity, 0 or at least 1Mi (kept as text) */
 } OptType;
 
 typedef struct {
@@ -71,6 +72,9 @@ static const OptSpec vmig_agentconfig_options[] = {
      "how long to retry resuming a post-copy migration whose data path broke"},
     {"inbound-migrations", OPT_COUNT, "2", NULL, F(inbound_migrations), "N",
      "migrations this node receives at once (its inbound slot Leases)"},
+    {"migration-bandwidth-budget", OPT_BANDWIDTH, "0", NULL, F(migration_bandwidth_budget),
+     "QUANTITY",
+     "bytes/s shared by this node's outbound migrations, e.g. 100Mi (0: off; at least 1Mi)"},
     {"http-address", OPT_STRING, "", NULL, F(http_address), "HOST:PORT",
      "serve /healthz, /readyz and /metrics here (empty: off)"},
     {"log-format", OPT_STRING, "text", NULL, F(log_format), "text|json", "log line format"},
@@ -107,6 +111,32 @@ vmig_agentconfig_env_name(const char *name)
     return g_strconcat("VMIGRATED_", up, NULL);
 }
 
+/* A bandwidth quantity in MiB/s, rounded down so the budget is never exceeded by rounding;
+ * refuses negative values and positive ones below 1 MiB/s (libvirt's unit: 0 would mean
+ * unlimited). */
+static gboolean
+vmig_agentconfig_bandwidth(const char *text, guint64 *mibps, GError **error)
+{
+    VmigModelQuantity q;
+    if (!vmig_model_quantity_parse(text, "bytes/s", &q, error))
+        return FALSE;
+    if (q.negative && !vmig_model_quantity_is_zero(&q)) {
+        g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
+                    "a bandwidth cannot be negative");
+        return FALSE;
+    }
+    /* units + nanos/1e9 with nanos < 1e9: the fraction never reaches a whole MiB */
+    guint64 v = (guint64)q.units / (1024 * 1024);
+    if (v == 0 && !vmig_model_quantity_is_zero(&q)) {
+        g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
+                    "below 1Mi (libvirt limits migrations in whole MiB/s; 0 turns the budget "
+                    "off)");
+        return FALSE;
+    }
+    *mibps = MIN(v, (guint64)(G_MAXINT64 / (1024 * 1024)));
+    return TRUE;
+}
+
 static const char *
 vmig_agentconfig_source_name(VmigAgentConfigSource s)
 {
@@ -129,6 +159,21 @@ vmig_agentconfig_set(VmigAgentConfig *cfg, const OptSpec *o, const char *value,
         char **p = (char **)field;
         g_free(*p);
         *p = value ? g_strdup(value) : NULL;
+        return TRUE;
+    }
+    case OPT_BANDWIDTH: {
+        guint64 mibps = 0;
+        g_autoptr(GError) perr = NULL;
+        if (!vmig_agentconfig_bandwidth(value, &mibps, &perr)) {
+            g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
+                        "--%s (%s%s%s): '%s' is not a bandwidth in bytes/s like 100Mi: %s", o->name,
+                        vmig_agentconfig_source_name(src), where ? " " : "", where ? where : "",
+                        value, perr->message);
+            return FALSE;
+        }
+        char **p = (char **)field;
+        g_free(*p);
+        *p = g_strdup(value);
         return TRUE;
     }
     case OPT_BOOL: {
@@ -184,7 +229,7 @@ vmig_agentconfig_free(VmigAgentConfig *cfg)
         return;
     for (gsize i = 0; i < G_N_ELEMENTS(vmig_agentconfig_options); i++) {
         const OptSpec *o = &vmig_agentconfig_options[i];
-        if (o->type == OPT_STRING)
+        if (o->type == OPT_STRING || o->type == OPT_BANDWIDTH)
             g_free(*(char **)((char *)cfg + o->offset));
     }
     g_free(cfg);
@@ -410,6 +455,10 @@ vmig_agentconfig_load(int *argc, char ***argv, char **envp, GError **error)
         g_clear_pointer(&cfg->kubeconfig, g_free);
     if (cfg->pod_pid_file && !*cfg->pod_pid_file)
         g_clear_pointer(&cfg->pod_pid_file, g_free);
+    /* checked when set: cannot fail here */
+    if (!vmig_agentconfig_bandwidth(cfg->migration_bandwidth_budget,
+                                    &cfg->migration_bandwidth_budget_mibps, error))
+        return NULL;
 
     if (!vmig_agentconfig_validate(cfg, origins, error))
         return NULL;
@@ -430,7 +479,8 @@ vmig_agentconfig_to_keyfile(const VmigAgentConfig *cfg)
         const char *field = (const char *)cfg + o->offset;
         g_string_append_printf(out, "# %s\n", o->help);
         switch (o->type) {
-        case OPT_STRING: {
+        case OPT_STRING:
+        case OPT_BANDWIDTH: {
             const char *v = *(char *const *)field;
             g_string_append_printf(out, "%s%s=%s\n", v ? "" : "#", o->name, v ? v : "");
             break;

@@ -743,15 +743,17 @@ ctl_progress_json(CtlJob *job, const char *state, const VmigVirtOutcome *o)
     json_builder_add_string_value(b, state);
     json_builder_set_member_name(b, "mode");
     json_builder_add_string_value(b, job->postcopy ? "PostCopy" : "PreCopy");
-    ADD_INT("processedBytes", o ? o->data_processed : job->last_processed);
-    ADD_INT("remainingBytes", o ? o->data_remaining : job->last_remaining);
-    ADD_INT("totalBytes", o ? o->data_total : job->last_total);
-    ADD_INT("dirtyRateBytesPerSecond", o ? o->dirty_rate_bps : job->last_dirty_rate);
-    ADD_INT("transferRateBytesPerSecond", o ? o->mem_bps : job->last_mem_bps);
-    ADD_INT("iteration", o ? o->iterations : job->last_iteration);
-    ADD_INT("elapsedMs",
-            o && o->has_stats ? (gint64)o->time_elapsed_ms : vmig_ctl_wall_ms() - job->started_ms);
-    if (o && o->has_stats)
+    /* libvirt keeps no completed-job stats for a cancelled or failed job: its last sample
+     * is then the best account of what moved */
+    gboolean final = o && o->has_stats;
+    ADD_INT("processedBytes", final ? o->data_processed : job->last_processed);
+    ADD_INT("remainingBytes", final ? o->data_remaining : job->last_remaining);
+    ADD_INT("totalBytes", final ? o->data_total : job->last_total);
+    ADD_INT("dirtyRateBytesPerSecond", final ? o->dirty_rate_bps : job->last_dirty_rate);
+    ADD_INT("transferRateBytesPerSecond", final ? o->mem_bps : job->last_mem_bps);
+    ADD_INT("iteration", final ? o->iterations : job->last_iteration);
+    ADD_INT("elapsedMs", final ? (gint64)o->time_elapsed_ms : vmig_ctl_wall_ms() - job->started_ms);
+    if (final)
         ADD_INT("downtimeMs", o->downtime_ms);
     vmig_ctl_recover_progress(job, b);
 #undef ADD_INT
@@ -781,6 +783,10 @@ static void
 ctl_on_sample(VmigVirtMonitor *m, const VmigVirtJobStats *stats, gpointer data)
 {
     CtlJob *job = data;
+    /* After a cancel the last poll can find no job at all (all zeros): keep the figures of
+     * the last real sample, they are what the summary and the metrics report. */
+    if (stats->type != VMIG_VIRT_JOB_BOUNDED && stats->type != VMIG_VIRT_JOB_UNBOUNDED)
+        return;
     job->last_processed = vmig_virt_job_stats_processed(stats);
     job->last_remaining = vmig_virt_job_stats_remaining(stats);
     job->last_total = vmig_virt_job_stats_total(stats);
@@ -827,6 +833,7 @@ ctl_migration_done(VmigVirtMigration *mig, const VmigVirtOutcome *outcome, gpoin
         return; /* post-copy failed but can be resumed: stays Running (recover.c) */
     job->job_done = TRUE;
     job->job_ok = outcome->kind == VMIG_VIRT_OUTCOME_SUCCEEDED;
+    vmig_ctl_budget_leave(job); /* the others get its share at once */
     g_free(job->job_reason);
     job->job_reason = job->job_ok
                           ? NULL
@@ -899,17 +906,28 @@ ctl_start_opened(GObject *src, GAsyncResult *res, gpointer data)
         job->conn = g_steal_pointer(&s->work->conn);
         job->dom = g_steal_pointer(&s->work->dom);
         job->started_ms = vmig_ctl_wall_ms();
+        /* its share now, with the node's migrations as they are at this instant */
+        s->settings.bandwidth_mibps = vmig_ctl_budget_share(job);
+        if (job->budget_member && s->settings.allow_postcopy)
+            s->settings.bandwidth_postcopy_mibps = s->settings.bandwidth_mibps;
         job->migration = vmig_virt_migration_start(job->dom, &s->settings, &s->monitor,
                                                    ctl_migration_done, job, &err);
         if (job->migration) {
             VmigVirtMonitor *m = vmig_virt_migration_get_monitor(job->migration);
             vmig_virt_monitor_set_callbacks(m, ctl_on_sample, ctl_on_action, job);
-            g_message("VMIM %s: virDomainMigrateToURI3 started (%s)", job->key, s->dconnuri);
+            if (s->settings.bandwidth_mibps)
+                g_message(
+                    "VMIM %s: virDomainMigrateToURI3 started (%s, bandwidth %" G_GUINT64_FORMAT
+                    " MiB/s)",
+                    job->key, s->dconnuri, s->settings.bandwidth_mibps);
+            else
+                g_message("VMIM %s: virDomainMigrateToURI3 started (%s)", job->key, s->dconnuri);
             vmig_ctl_metrics_started(job);
             return;
         }
     }
     /* The guest never left: a failed start is a failed migration. */
+    vmig_ctl_budget_leave(job);
     job->job_done = TRUE;
     job->job_ok = FALSE;
     g_free(job->job_reason);
@@ -923,6 +941,7 @@ ctl_start_written(CtlJob *job, const GError *error, gpointer data)
     CtlStart *s = data;
     if (error) {
         ctl_start_free(s);
+        vmig_ctl_budget_leave(job);
         vmig_ctl_job_release_local(job);
         ctl_action_done(job, error, NULL);
         return;
@@ -1028,8 +1047,9 @@ ctl_start(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi)
         .allow_postcopy = eff.allow_postcopy,
         .migrate_disks = block ? (const char *const *)s->disks : NULL,
         .disks_uri = block ? s->disks_uri : NULL,
-        .bandwidth_mibps = eff.bandwidth_mibps,
+        .bandwidth_mibps = eff.bandwidth_mibps, /* the budget's share replaces it at the call */
     };
+    vmig_ctl_budget_join(job, eff.bandwidth_mibps, eff.allow_postcopy);
     vmig_virt_monitor_config_init(&s->monitor);
     s->monitor.poll_interval_ms = cfg->job_poll_interval_ms;
     s->monitor.progress_timeout_s = eff.progress_timeout_s;
@@ -1269,6 +1289,7 @@ vmig_ctl_job_release_local(CtlJob *job)
     job->proxy_source = job->proxy_target = FALSE;
     if (job->migration && !job->job_done)
         return; /* never drop a running call: its end releases it */
+    vmig_ctl_budget_leave(job);
     g_clear_pointer(&job->migration, vmig_virt_migration_free);
     g_clear_pointer(&job->dom, vmig_virt_domain_free);
     g_clear_pointer(&job->conn, vmig_virt_conn_free);

@@ -41,6 +41,7 @@ typedef enum {
 } CtlInformer;
 
 typedef struct _CtlJob CtlJob;
+typedef struct _CtlBudget CtlBudget;
 
 /* Local runtime of one VMIM on this node. */
 struct _CtlJob {
@@ -92,6 +93,13 @@ struct _CtlJob {
     char *pc_event;   /* the PostCopyRecovering message, repeated per failed attempt (the first
                          may be lost with the link) */
     VmigVirtMigration *pc_ended; /* the call that failed; freed before the next one */
+    /* budget.c: this node's bandwidth budget; MiB/s, 0 = none */
+    gboolean budget_member;       /* counted in the split: from START until the call ended */
+    gboolean budget_postcopy;     /* the call allows post-copy: set its post-copy speed too */
+    guint64 budget_cap_mibps;     /* its own limit (bandwidthPerMigration) */
+    guint64 budget_share_mibps;   /* its share at the last split */
+    guint64 budget_applied_mibps; /* the speed libvirt has (0: unlimited or not known) */
+
     /* target */
     gboolean proxy_target;
     gboolean block_migration; /* the NBD channel is served */
@@ -103,9 +111,14 @@ struct _CtlJob {
     guint slot_outbound;
     guint slot_inbound;
     char *slot_inbound_node;
-    guint slot_attempts;     /* waits so far, for the backoff */
-    gint64 slot_retry_at_ms; /* no new attempt before (wall ms) */
-    char *slot_reason;       /* the last wait reason */
+    guint slot_attempts;          /* waits so far, for the backoff */
+    gint64 slot_retry_at_ms;      /* no new attempt before (wall ms) */
+    char *slot_reason;            /* the last wait reason; set while waiting for a slot */
+    VmigSlotsKind slot_wait_kind; /* what it waits for (while slot_reason is set) */
+    char *slot_wait_node;         /* its node (OUTBOUND/INBOUND) */
+    gboolean slot_woken;          /* a slot freed while an acquisition was in flight */
+    gint64 slot_defer_since_ms;   /* leaving free cluster slots to other nodes since (wall ms) */
+    gboolean slot_claiming;       /* the cluster + outbound acquisition is in flight */
 };
 
 struct _VmigController {
@@ -136,6 +149,7 @@ struct _VmigController {
     guint metrics_timer;       /* pending recount of the VMIM-derived gauges */
     guint slots_timer;         /* slots.c: renew/release pass */
     guint slots_kick;          /* slots.c: an early pass after a migration ended */
+    CtlBudget *budget;         /* budget.c */
 };
 
 /* controller.c */
@@ -251,10 +265,33 @@ CtlSlotsGate vmig_ctl_slots_gate(CtlJob *job, VmigMigrationAction action, const 
 guint vmig_ctl_slots_retry_ms(CtlJob *job);
 /* A migration ended: release its slots soon (the periodic pass would within 5 s). */
 void vmig_ctl_slots_kick(VmigController *ctl);
+/* Lease informer: @lease added or updated, or (@deleted) its last state. For a slot Lease that
+ * is free now, re-queue at once the jobs of this node waiting for that kind (and node);
+ * re-queue the jobs deferring to other nodes on any cluster or outbound slot change.
+ * Returns FALSE for a Lease that is no slot. */
+gboolean vmig_ctl_slots_lease_changed(VmigController *ctl, JsonNode *lease, gboolean deleted);
+/* VMIM informer: a VMIM turned final or went (@new_obj NULL): its slots are free in our cache
+ * now (the holder's daemon releases them): wake this node's slot waiters and release ours. */
+void vmig_ctl_slots_vmim_changed(VmigController *ctl, JsonNode *old_obj, JsonNode *new_obj);
 void vmig_ctl_slots_start(VmigController *ctl);
 void vmig_ctl_slots_stop(VmigController *ctl);
 /* Slots of @kind on @node (NULL for the cluster) held right now, from the Lease cache. */
 guint vmig_ctl_slots_count(VmigController *ctl, VmigSlotsKind kind, const char *node);
+
+/* budget.c: the node's migration bandwidth budget (--migration-bandwidth-budget) */
+/* START: the job will run a migration capped at @cap_mibps (0 = none); with the budget on it
+ * joins the split now, so the others slow down before it starts. */
+void vmig_ctl_budget_join(CtlJob *job, guint64 cap_mibps, gboolean allow_postcopy);
+/* The bandwidth for its virDomainMigrateToURI3 call (MiB/s, 0 = unlimited): its share with
+ * the budget on, else its cap; recorded as applied. */
+guint64 vmig_ctl_budget_share(CtlJob *job);
+/* The call ended or never started: the others get its share (idempotent). */
+void vmig_ctl_budget_leave(CtlJob *job);
+/* CLAIM gate: with the budget on, the number of other migrations of this node when they
+ * already take every MiB/s of it (each needs 1 MiB/s), else 0. */
+guint vmig_ctl_budget_blocks(VmigController *ctl, CtlJob *job);
+void vmig_ctl_budget_start(VmigController *ctl);
+void vmig_ctl_budget_stop(VmigController *ctl);
 
 /* heartbeat.c */
 void vmig_ctl_heartbeat_start(VmigController *ctl);

@@ -72,6 +72,7 @@ ctl_job_free(gpointer data)
     g_free(job->chosen_target);
     g_free(job->slot_inbound_node);
     g_free(job->slot_reason);
+    g_free(job->slot_wait_node);
     g_free(job->source_node);
     g_free(job->target_node);
     g_free(job->key);
@@ -219,12 +220,14 @@ ctl_vmim_updated(VmigKubeInformer *inf, JsonNode *old_obj, JsonNode *new_obj, gp
     VmigController *ctl = data;
     ctl_index_vmim(ctl, old_obj, FALSE);
     ctl_vmim_added(inf, new_obj, data);
+    vmig_ctl_slots_vmim_changed(ctl, old_obj, new_obj);
 }
 
 static void
 ctl_vmim_deleted(VmigKubeInformer *inf, JsonNode *obj, gpointer data)
 {
     ctl_vmim_changed(data, obj, FALSE);
+    vmig_ctl_slots_vmim_changed(data, obj, NULL);
 }
 
 static void
@@ -276,6 +279,29 @@ ctl_other_updated(VmigKubeInformer *inf, JsonNode *old_obj, JsonNode *new_obj, g
 {
     ctl_enqueue_all(data);
     vmig_ctl_drain_schedule(data);
+}
+
+/* Slot Leases wake only the jobs waiting for them (slots.c); the others (heartbeats) may
+ * change any decision. */
+static void
+ctl_lease_added(VmigKubeInformer *inf, JsonNode *obj, gpointer data)
+{
+    if (!vmig_ctl_slots_lease_changed(data, obj, FALSE))
+        ctl_other_added(inf, obj, data);
+}
+
+static void
+ctl_lease_updated(VmigKubeInformer *inf, JsonNode *old_obj, JsonNode *new_obj, gpointer data)
+{
+    if (!vmig_ctl_slots_lease_changed(data, new_obj, FALSE))
+        ctl_other_updated(inf, old_obj, new_obj, data);
+}
+
+static void
+ctl_lease_deleted(VmigKubeInformer *inf, JsonNode *obj, gpointer data)
+{
+    if (!vmig_ctl_slots_lease_changed(data, obj, TRUE))
+        ctl_other_added(inf, obj, data);
 }
 
 static void
@@ -670,6 +696,14 @@ ctl_reconcile(VmigController *ctl, const char *key)
     vmig_migration_decide(&f, &d);
     if (!ctl_slots_gate(job, &f, &d, vmim_node))
         return;
+    if (d.action == VMIG_MIGRATION_ACTION_WAIT && d.role == VMIG_MIGRATION_ROLE_SOURCE &&
+        job->last_action == d.action && g_strcmp0(d.reason, job->last_reason) == 0 &&
+        job->wake_id) {
+        /* Woken early by a slot change, still waiting for the same reason: the event was
+         * posted and the retry is set; posting again on every Lease change is noise. */
+        vmig_migration_decision_clear(&d);
+        return;
+    }
     ctl_log_decision(job, &d);
     ctl_job_schedule_wake(job, d.wake_at_ms);
     if (d.action != VMIG_MIGRATION_ACTION_NONE)
@@ -743,6 +777,12 @@ vmig_controller_new(const VmigAgentConfig *cfg, VmigKubeClient *client, GError *
         .deleted = ctl_vmi_deleted,
         .synced = ctl_synced,
     };
+    static const VmigKubeInformerHandlers lease_h = {
+        .added = ctl_lease_added,
+        .updated = ctl_lease_updated,
+        .deleted = ctl_lease_deleted,
+        .synced = ctl_synced,
+    };
     static const VmigKubeInformerHandlers other_h = {
         .added = ctl_other_added,
         .updated = ctl_other_updated,
@@ -750,9 +790,10 @@ vmig_controller_new(const VmigAgentConfig *cfg, VmigKubeClient *client, GError *
         .synced = ctl_synced,
     };
     for (guint i = 0; i < CTL_N_INF; i++) {
-        const VmigKubeInformerHandlers *h = i == CTL_INF_VMIM  ? &vmim_h
-                                            : i == CTL_INF_VMI ? &vmi_h
-                                                               : &other_h;
+        const VmigKubeInformerHandlers *h = i == CTL_INF_VMIM    ? &vmim_h
+                                            : i == CTL_INF_VMI   ? &vmi_h
+                                            : i == CTL_INF_LEASE ? &lease_h
+                                                                 : &other_h;
         VmigKubeInformerOptions opts = {0};
         if (i == CTL_INF_LEASE)
             opts.namespace = ctl->lease_namespace;
@@ -770,6 +811,7 @@ vmig_controller_start(VmigController *ctl)
         vmig_kube_informer_start(ctl->inf[i]);
     vmig_ctl_heartbeat_start(ctl);
     vmig_ctl_slots_start(ctl);
+    vmig_ctl_budget_start(ctl);
     g_message("vmigrated controller started on node %s", ctl->cfg->node_name);
 }
 
@@ -839,6 +881,7 @@ vmig_controller_free(VmigController *ctl)
     vmig_ctl_slots_stop(ctl);
     vmig_ctl_drain_stop(ctl);
     vmig_ctl_metrics_stop(ctl);
+    vmig_ctl_budget_stop(ctl);
     if (ctl->queue_idle)
         g_source_remove(ctl->queue_idle);
     if (ctl->shutdown_timer)

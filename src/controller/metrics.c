@@ -228,6 +228,19 @@ vmig_controller_collect_metrics(VmigController *ctl)
             for (guint c = 0; c < VMIG_PROXY_N_CHANNELS; c++)
                 active[c] += st.active[c];
     }
+    /* the speed each running outbound migration has now (budget.c), rebuilt at each scrape */
+    vmig_metrics_clear(ctl->metrics, VMIG_METRICS_BANDWIDTH_LIMIT);
+    ctl_metrics_set(ctl, VMIG_METRICS_BANDWIDTH_BUDGET, NULL,
+                    (double)ctl->cfg->migration_bandwidth_budget_mibps * 1048576.0);
+    g_hash_table_iter_init(&it, ctl->jobs);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        CtlJob *job = v;
+        if (job->migration && !job->job_done && job->budget_applied_mibps && job->vmi_name)
+            ctl_metrics_set(
+                ctl, VMIG_METRICS_BANDWIDTH_LIMIT,
+                (const char *const[]){job->ns, job->vmi_name, ctl->cfg->node_name, NULL},
+                (double)job->budget_applied_mibps * 1048576.0);
+    }
     for (guint c = 0; c < VMIG_PROXY_N_CHANNELS; c++)
         ctl_metrics_set(ctl, VMIG_METRICS_PROXY_ACTIVE,
                         (const char *const[]){vmig_proxy_channel_to_string(c), NULL}, active[c]);

@@ -130,6 +130,7 @@ vmig_ctl_recover_on_outcome(CtlJob *job, VmigVirtMigration *mig, const VmigVirtO
     job->pc_ended = mig;
     if (job->migration == mig)
         job->migration = NULL;
+    vmig_ctl_budget_leave(job); /* nothing moves until the next attempt joins again */
     g_free(job->pc_error);
     job->pc_error = o->detail && *o->detail ? g_strdup_printf("%s: %s", o->reason, o->detail)
                                             : g_strdup(o->reason);
@@ -367,6 +368,13 @@ static void
 ctl_recover_go(CtlJob *job, CtlRecoverCall *r)
 {
     g_autoptr(GError) err = NULL;
+    /* The node's bandwidth budget (budget.c) counts the resumed call like the first one; a
+     * restarted daemon joins it here. Its share is the call's speed in pre- and post-copy. */
+    if (!job->budget_member)
+        vmig_ctl_budget_join(job, r->settings.bandwidth_mibps, TRUE);
+    r->settings.bandwidth_mibps = vmig_ctl_budget_share(job);
+    if (job->budget_member)
+        r->settings.bandwidth_postcopy_mibps = r->settings.bandwidth_mibps;
     job->pc_attempts++;
     job->migration = vmig_virt_migration_resume(job->dom, &r->settings, &r->monitor,
                                                 vmig_ctl_migration_done, job, &err);

@@ -296,6 +296,7 @@ slots_acquire_end(SlotsAcquire *a, char *wait_reason)
 {
     CtlJob *job = a->job;
     VmigController *ctl = job->ctl;
+    job->slot_claiming = FALSE;
     if (wait_reason) {
         /* All or nothing: holding one slot while waiting for another would let two
          * nodes each hold half and block each other. */
@@ -308,9 +309,16 @@ slots_acquire_end(SlotsAcquire *a, char *wait_reason)
                 slots_release_one(ctl, name, job->uid, job->key);
         }
         guint delay = vmig_slots_backoff_ms(job->slot_attempts++, g_random_int());
-        job->slot_retry_at_ms = vmig_ctl_wall_ms() + delay;
+        if (job->slot_woken)
+            delay = 0; /* a slot freed meanwhile: its wake-up found us busy */
+        job->slot_woken = FALSE;
+        job->slot_retry_at_ms = delay ? vmig_ctl_wall_ms() + delay : 0;
         g_free(job->slot_reason);
         job->slot_reason = wait_reason;
+        guint k = MIN(a->k, a->n_kinds - 1);
+        job->slot_wait_kind = a->kinds[k];
+        g_free(job->slot_wait_node);
+        job->slot_wait_node = g_strdup(a->nodes[k]);
         g_message("VMIM %s: %s (retry in %u ms)", job->key, wait_reason, delay);
     } else {
         for (guint i = 0; i < a->n_kinds; i++) {
@@ -324,7 +332,10 @@ slots_acquire_end(SlotsAcquire *a, char *wait_reason)
         }
         job->slot_attempts = 0;
         job->slot_retry_at_ms = 0;
+        job->slot_woken = FALSE;
+        job->slot_defer_since_ms = 0;
         g_clear_pointer(&job->slot_reason, g_free);
+        g_clear_pointer(&job->slot_wait_node, g_free);
         vmig_ctl_metrics_dirty(ctl);
     }
     slots_acquire_free(a);
@@ -412,9 +423,16 @@ slots_acquire_step(SlotsAcquire *a)
     a->index = p.index;
     a->writes++;
     a->w = slots_write_new(ctl, job->uid, job->key, name);
+    g_debug("VMIM %s: taking slot Lease %s", job->key, name);
     if (p.step == VMIG_SLOTS_STEP_UPDATE) {
+        /* From the cached copy (no GET: a freed slot is taken one round trip sooner); its
+         * resourceVersion is the precondition, and after a 409 each attempt decides on the
+         * live Lease again, so a stale cache still cannot take a busy slot. A 409 is often
+         * the holder's own release racing us: the next attempt then finds it free. */
+        g_autoptr(JsonNode) cached =
+            vmig_kube_informer_get(ctl->inf[CTL_INF_LEASE], ctl->lease_namespace, name);
         vmig_kube_mutate(ctl->kube, vmig_kube_resource(VMIG_KUBE_LEASE), ctl->lease_namespace, name,
-                         FALSE, NULL, 1, slots_acquire_mutate, a->w, NULL, slots_acquire_written,
+                         FALSE, cached, 3, slots_acquire_mutate, a->w, NULL, slots_acquire_written,
                          a);
         return;
     }
@@ -435,6 +453,185 @@ slots_acquire_step(SlotsAcquire *a)
         .body = body,
     };
     vmig_kube_call(ctl->kube, VMIG_KUBE_VERB_CREATE, &req, NULL, slots_acquire_written, a);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* fairness between nodes (vmig_slots_fair)                                             */
+
+/* The VMIM's creation time and key order: older first, then ns/name. */
+static int
+slots_age_cmp(gint64 a_ms, const char *a_key, gint64 b_ms, const char *b_key)
+{
+    if (a_ms != b_ms)
+        return a_ms < b_ms ? -1 : 1;
+    return g_strcmp0(a_key, b_key);
+}
+
+typedef struct {
+    char *node;
+    guint waiting;
+    gint64 oldest_ms;
+    char *oldest_key;
+} SlotsNodeWait;
+
+static void
+slots_node_wait_free(gpointer p)
+{
+    SlotsNodeWait *w = p;
+    g_free(w->node);
+    g_free(w->oldest_key);
+    g_free(w);
+}
+
+/* The UIDs holding a slot Lease of any kind, from the cache: a VMIM holding one is no
+ * longer waiting, even before its phase shows it. (transfer full) */
+static GHashTable *
+slots_holders(VmigController *ctl, gint64 now)
+{
+    GHashTable *set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GPtrArray) keys = vmig_kube_informer_keys(ctl->inf[CTL_INF_LEASE]);
+    for (guint i = 0; i < keys->len; i++) {
+        const char *k = keys->pdata[i];
+        const char *slash = strchr(k, '/');
+        if (!slash || !g_str_has_prefix(slash + 1, SLOT_PREFIX))
+            continue;
+        g_autofree char *ns = g_strndup(k, slash - k);
+        g_autoptr(JsonNode) l = vmig_kube_informer_get(ctl->inf[CTL_INF_LEASE], ns, slash + 1);
+        VmigSlotsLease v;
+        slots_view(ctl, l, &v);
+        if (l && !vmig_slots_is_free(&v, now))
+            g_hash_table_add(set, g_strdup(v.holder));
+    }
+    return set;
+}
+
+/* Whether @job should leave the free cluster slots to another node (vmig_slots_fair): the
+ * waiting migrations per node come from the VMIM and VMI caches, the outbound slots held from
+ * the Lease cache. Returns the wait reason (transfer full), or NULL to contend. */
+static char *
+slots_fair_defer(CtlJob *job)
+{
+    VmigController *ctl = job->ctl;
+    gint64 now = vmig_ctl_wall_ms();
+    guint limit = slots_limit(ctl, VMIG_SLOTS_KIND_CLUSTER);
+    guint per_node = slots_limit(ctl, VMIG_SLOTS_KIND_OUTBOUND);
+    guint busy = vmig_ctl_slots_count(ctl, VMIG_SLOTS_KIND_CLUSTER, NULL);
+    if (busy >= limit) {
+        /* full: the pick says so; waiting for a full cluster is no deferral, and the bound
+         * counts deferral in a row only */
+        job->slot_defer_since_ms = 0;
+        return NULL;
+    }
+    g_autoptr(JsonNode) self_node =
+        vmig_kube_informer_get(ctl->inf[CTL_INF_VMIM], job->ns, job->name);
+    if (!self_node)
+        return NULL;
+    gint64 self_ms = vmig_ctl_parse_time_ms(vmig_kube_meta_string(self_node, "creationTimestamp"));
+    const char *me = ctl->cfg->node_name;
+
+    g_autoptr(GHashTable) holders = slots_holders(ctl, now);
+    g_autoptr(GHashTable) nodes =
+        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, slots_node_wait_free);
+    g_autoptr(GHashTable) alive = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    guint rank = 0;
+    g_autoptr(GPtrArray) keys = vmig_kube_informer_keys(ctl->inf[CTL_INF_VMIM]);
+    for (guint i = 0; i < keys->len; i++) {
+        const char *k = keys->pdata[i];
+        const char *slash = strchr(k, '/');
+        if (!slash || g_strcmp0(k, job->key) == 0)
+            continue;
+        g_autofree char *ns = g_strndup(k, slash - k);
+        g_autoptr(JsonNode) n = vmig_kube_informer_get(ctl->inf[CTL_INF_VMIM], ns, slash + 1);
+        g_autoptr(VmigModelVmim) m = n ? vmig_model_vmim_from_json(n, NULL) : NULL;
+        if (!m || m->deleting || m->phase > VMIG_MODEL_MIGRATION_PHASE_PENDING ||
+            g_hash_table_contains(holders, m->meta.uid))
+            continue;
+        g_autoptr(JsonNode) vn = vmig_kube_informer_get(ctl->inf[CTL_INF_VMI], ns, m->vmi_name);
+        g_autoptr(VmigModelVmi) vmi = vn ? vmig_model_vmi_from_json(vn, NULL) : NULL;
+        if (!vmi || vmi->phase != VMIG_MODEL_VMI_PHASE_RUNNING || !vmi->node_name)
+            continue;
+        gint64 created = vmig_ctl_parse_time_ms(vmig_kube_meta_string(n, "creationTimestamp"));
+        if (g_strcmp0(vmi->node_name, me) == 0) {
+            rank += slots_age_cmp(created, k, self_ms, job->key) < 0;
+        } else {
+            /* Another node's VMIM counts from the moment it shows: its daemon sees it on
+             * the same watch. One that will never contend (it fails its checks there, or
+             * its daemon misbehaves) costs us at most VMIG_SLOTS_DEFER_MAX_MS. */
+            gpointer ok;
+            if (!g_hash_table_lookup_extended(alive, vmi->node_name, NULL, &ok)) {
+                ok = GINT_TO_POINTER(vmig_ctl_node_ready(ctl, vmi->node_name, now));
+                g_hash_table_insert(alive, g_strdup(vmi->node_name), ok);
+            }
+            if (!ok)
+                continue; /* a dead daemon does not contend: leave it nothing */
+        }
+        SlotsNodeWait *w = g_hash_table_lookup(nodes, vmi->node_name);
+        if (!w) {
+            w = g_new0(SlotsNodeWait, 1);
+            w->node = g_strdup(vmi->node_name);
+            w->oldest_ms = G_MAXINT64;
+            g_hash_table_insert(nodes, w->node, w);
+        }
+        w->waiting++;
+        if (slots_age_cmp(created, k, w->oldest_ms, w->oldest_key) < 0) {
+            w->oldest_ms = created;
+            g_free(w->oldest_key);
+            w->oldest_key = g_strdup(k);
+        }
+    }
+    /* this migration itself */
+    SlotsNodeWait *w = g_hash_table_lookup(nodes, me);
+    if (!w) {
+        w = g_new0(SlotsNodeWait, 1);
+        w->node = g_strdup(me);
+        w->oldest_ms = G_MAXINT64;
+        g_hash_table_insert(nodes, w->node, w);
+    }
+    w->waiting++;
+    if (slots_age_cmp(self_ms, job->key, w->oldest_ms, w->oldest_key) < 0) {
+        w->oldest_ms = self_ms;
+        g_free(w->oldest_key);
+        w->oldest_key = g_strdup(job->key);
+    }
+    if (g_hash_table_size(nodes) < 2)
+        return NULL;
+
+    guint n = 0, self = 0;
+    g_autofree VmigSlotsShare *shares = g_new0(VmigSlotsShare, g_hash_table_size(nodes));
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, nodes);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        SlotsNodeWait *nw = v;
+        if (g_strcmp0(nw->node, me) == 0)
+            self = n;
+        shares[n++] = (VmigSlotsShare){
+            .node = nw->node,
+            .held = vmig_ctl_slots_count(ctl, VMIG_SLOTS_KIND_OUTBOUND, nw->node),
+            .waiting = nw->waiting,
+            .oldest_ms = nw->oldest_ms,
+            .oldest_key = nw->oldest_key,
+        };
+    }
+    const char *winner = NULL;
+    gint64 deferred = job->slot_defer_since_ms ? now - job->slot_defer_since_ms : 0;
+    switch (vmig_slots_fair(shares, n, self, rank, limit - busy, per_node, deferred, &winner)) {
+    case VMIG_SLOTS_FAIR_CONTEND:
+        job->slot_defer_since_ms = 0;
+        return NULL;
+    case VMIG_SLOTS_FAIR_OVERDUE:
+        if (winner)
+            g_message("VMIM %s: deferred %" G_GINT64_FORMAT " ms to %s; contending anyway",
+                      job->key, deferred, winner);
+        return NULL;
+    case VMIG_SLOTS_FAIR_DEFER:
+        break;
+    }
+    if (!job->slot_defer_since_ms)
+        job->slot_defer_since_ms = now;
+    if (!winner) /* the older migrations of this node fill its outbound limit */
+        return vmig_slots_wait_reason(VMIG_SLOTS_KIND_OUTBOUND, me, per_node, per_node);
+    return vmig_slots_fair_reason(busy, limit, winner);
 }
 
 CtlSlotsGate
@@ -468,6 +665,35 @@ vmig_ctl_slots_gate(CtlJob *job, VmigMigrationAction action, const char *target,
         *reason = job->slot_reason;
         return CTL_SLOTS_WAIT;
     }
+    guint budget_busy =
+        action == VMIG_MIGRATION_ACTION_CLAIM ? vmig_ctl_budget_blocks(ctl, job) : 0;
+    if (budget_busy) {
+        /* libvirt has no speed below 1 MiB/s: one more migration would exceed the budget */
+        guint delay = vmig_slots_backoff_ms(job->slot_attempts++, g_random_int());
+        job->slot_retry_at_ms = vmig_ctl_wall_ms() + delay;
+        g_free(job->slot_reason);
+        job->slot_reason = g_strdup_printf(
+            "waiting: bandwidth budget %" G_GUINT64_FORMAT " MiB/s on %s gives its %u "
+            "migration%s at least 1 MiB/s each",
+            ctl->cfg->migration_bandwidth_budget_mibps, ctl->cfg->node_name, budget_busy,
+            budget_busy == 1 ? "" : "s");
+        *reason = job->slot_reason;
+        return CTL_SLOTS_WAIT;
+    }
+    if (action == VMIG_MIGRATION_ACTION_CLAIM && !job->slot_cluster) {
+        char *defer = slots_fair_defer(job);
+        if (defer) {
+            if (g_strcmp0(defer, job->slot_reason) != 0)
+                g_message("VMIM %s: %s", job->key, defer);
+            g_free(job->slot_reason);
+            job->slot_reason = defer;
+            job->slot_wait_kind = VMIG_SLOTS_KIND_CLUSTER;
+            g_clear_pointer(&job->slot_wait_node, g_free);
+            job->slot_retry_at_ms = 0; /* decided again on every slot change */
+            *reason = job->slot_reason;
+            return CTL_SLOTS_WAIT;
+        }
+    }
     a = g_new0(SlotsAcquire, 1);
     a->job = job;
     a->lost = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -482,6 +708,7 @@ vmig_ctl_slots_gate(CtlJob *job, VmigMigrationAction action, const char *target,
         a->nodes[a->n_kinds++] = g_strdup(target);
     }
     job->busy = TRUE;
+    job->slot_claiming = action == VMIG_MIGRATION_ACTION_CLAIM;
     slots_acquire_step(a);
     return CTL_SLOTS_BUSY;
 }
@@ -490,6 +717,8 @@ guint
 vmig_ctl_slots_retry_ms(CtlJob *job)
 {
     gint64 now = vmig_ctl_wall_ms();
+    if (job->slot_defer_since_ms && (!job->slot_retry_at_ms || job->slot_retry_at_ms <= now))
+        return 1000; /* deferring: slot changes re-queue it; this is the fallback */
     if (!job->slot_retry_at_ms || job->slot_retry_at_ms <= now)
         return 5000;
     return (guint)MAX(job->slot_retry_at_ms - now, 1);
@@ -540,6 +769,97 @@ slots_pass(gpointer data)
         }
     }
     return G_SOURCE_CONTINUE;
+}
+
+/* Wake @job for a slot change: through the queue, at once; an acquisition in flight learns
+ * of it when it ends (slot_woken). */
+static void
+slots_wake(CtlJob *job)
+{
+    job->slot_retry_at_ms = 0;
+    if (job->busy)
+        job->slot_woken = TRUE;
+    vmig_ctl_enqueue(job->ctl, job->key);
+}
+
+gboolean
+vmig_ctl_slots_lease_changed(VmigController *ctl, JsonNode *lease, gboolean deleted)
+{
+    const char *name = lease ? vmig_kube_meta_string(lease, "name") : NULL;
+    if (!name || !g_str_has_prefix(name, SLOT_PREFIX))
+        return FALSE;
+    /* kind and node from the name: vmigrated-slot-cluster-<i>, -out-<node>-<j>, -in-<node>-<k> */
+    VmigSlotsKind kind;
+    const char *rest;
+    if (g_str_has_prefix(name, SLOT_PREFIX "cluster-")) {
+        kind = VMIG_SLOTS_KIND_CLUSTER;
+        rest = NULL;
+    } else if (g_str_has_prefix(name, SLOT_PREFIX "out-")) {
+        kind = VMIG_SLOTS_KIND_OUTBOUND;
+        rest = name + strlen(SLOT_PREFIX "out-");
+    } else if (g_str_has_prefix(name, SLOT_PREFIX "in-")) {
+        kind = VMIG_SLOTS_KIND_INBOUND;
+        rest = name + strlen(SLOT_PREFIX "in-");
+    } else {
+        return TRUE; /* ours, but not a slot we know: nothing waits for it */
+    }
+    const char *dash = rest ? strrchr(rest, '-') : NULL;
+    g_autofree char *node = dash ? g_strndup(rest, dash - rest) : NULL;
+    VmigSlotsLease v;
+    slots_view(ctl, deleted ? NULL : lease, &v);
+    gboolean freed = vmig_slots_is_free(&v, vmig_ctl_wall_ms());
+
+    GHashTableIter it;
+    gpointer p;
+    g_hash_table_iter_init(&it, ctl->jobs);
+    while (g_hash_table_iter_next(&it, NULL, &p)) {
+        CtlJob *job = p;
+        if (!job->slot_reason)
+            continue;
+        gboolean match =
+            freed && job->slot_wait_kind == kind &&
+            (kind == VMIG_SLOTS_KIND_CLUSTER || g_strcmp0(job->slot_wait_node, node) == 0);
+        /* a deferring job's share changes whenever a node takes or returns a slot */
+        gboolean share = job->slot_defer_since_ms && kind != VMIG_SLOTS_KIND_INBOUND;
+        if (match || share)
+            slots_wake(job);
+    }
+    vmig_ctl_metrics_dirty(ctl);
+    return TRUE;
+}
+
+static gboolean slots_kick_cb(gpointer data);
+
+static gboolean
+slots_vmim_final(JsonNode *vmim)
+{
+    JsonNode *ph = vmim ? vmig_model_json_get(vmim, "status.phase") : NULL;
+    const char *s = ph && JSON_NODE_HOLDS_VALUE(ph) && json_node_get_value_type(ph) == G_TYPE_STRING
+                        ? json_node_get_string(ph)
+                        : NULL;
+    return g_strcmp0(s, "Succeeded") == 0 || g_strcmp0(s, "Failed") == 0;
+}
+
+void
+vmig_ctl_slots_vmim_changed(VmigController *ctl, JsonNode *old_obj, JsonNode *new_obj)
+{
+    if (slots_vmim_final(old_obj) || (new_obj && !slots_vmim_final(new_obj)))
+        return;
+    /* Its slots count as free in our cache now (vmig_slots_is_free: holder final or gone),
+     * before its daemon writes the release: the waiters may take them at once. */
+    GHashTableIter it;
+    gpointer p;
+    g_hash_table_iter_init(&it, ctl->jobs);
+    while (g_hash_table_iter_next(&it, NULL, &p)) {
+        CtlJob *job = p;
+        if (job->slot_reason)
+            slots_wake(job);
+    }
+    /* and release the ones this daemon holds for it without the 0.5 s delay: the cache the
+     * pass reads already shows it final */
+    if (ctl->slots_kick)
+        g_source_remove(ctl->slots_kick);
+    ctl->slots_kick = g_idle_add(slots_kick_cb, ctl);
 }
 
 static gboolean

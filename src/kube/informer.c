@@ -14,7 +14,9 @@
 #include <string.h>
 
 typedef struct {
-    char *json; /* compact text of the object */
+    guint8 *packed; /* compact text of the object, packed (pack.c) */
+    guint32 packed_len;
+    guint32 text_len;
     char *uid;
     char *rv;
 } VmigKubeCacheEntry;
@@ -31,7 +33,7 @@ vmig_kube_pending_free(gpointer p)
     VmigKubePending *pe = p;
     g_free(pe->key);
     if (pe->entry) {
-        g_free(pe->entry->json);
+        g_free(pe->entry->packed);
         g_free(pe->entry->uid);
         g_free(pe->entry->rv);
         g_free(pe->entry);
@@ -53,7 +55,8 @@ struct _VmigKubeInformer {
     VmigKubeInformerHandlers handlers;
     gpointer user_data;
 
-    GHashTable *cache; /* "ns/name" -> VmigKubeCacheEntry */
+    GHashTable *cache;  /* "ns/name" -> VmigKubeCacheEntry */
+    VmigKubePack *pack; /* the entries' dictionary */
     char *rv;
     gboolean synced;
     gboolean started;
@@ -82,16 +85,18 @@ static void
 vmig_kube_cache_entry_free(gpointer p)
 {
     VmigKubeCacheEntry *e = p;
-    g_free(e->json);
+    g_free(e->packed);
     g_free(e->uid);
     g_free(e->rv);
     g_free(e);
 }
 
+/* The cached object as a fresh tree (transfer full). */
 static JsonNode *
-vmig_kube_parse(const char *json)
+vmig_kube_parse(VmigKubeInformer *inf, const VmigKubeCacheEntry *e)
 {
-    return vmig_kube_json_parse(json, strlen(json), NULL);
+    g_autofree char *json = vmig_kube_unpack(inf->pack, e->packed, e->packed_len, e->text_len);
+    return json ? vmig_kube_json_parse(json, e->text_len, NULL) : NULL;
 }
 
 static void
@@ -130,6 +135,7 @@ vmig_kube_informer_new(VmigKubeClient *client, const VmigKubeResource *resource,
     inf->user_data = user_data;
     inf->cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, vmig_kube_cache_entry_free);
     inf->decoder = vmig_kube_decoder_new(inf->opt.max_event_bytes);
+    inf->pack = vmig_kube_pack_new();
     return inf;
 }
 
@@ -152,6 +158,7 @@ vmig_kube_informer_free(VmigKubeInformer *inf)
     g_free(inf->pending_rv);
     g_free(inf->pending_continue);
     g_hash_table_unref(inf->cache);
+    vmig_kube_pack_free(inf->pack);
     g_free(inf->rv);
     g_free(inf->namespace);
     g_free(inf->label_selector);
@@ -189,7 +196,7 @@ vmig_kube_informer_get(VmigKubeInformer *inf, const char *ns, const char *name)
 {
     g_autofree char *key = ns && *ns ? g_strdup_printf("%s/%s", ns, name) : g_strdup(name);
     VmigKubeCacheEntry *e = g_hash_table_lookup(inf->cache, key);
-    return e ? vmig_kube_parse(e->json) : NULL;
+    return e ? vmig_kube_parse(inf, e) : NULL;
 }
 
 static gint
@@ -231,15 +238,14 @@ vmig_kube_informer_transform(VmigKubeInformer *inf, JsonNode *obj)
         json_object_remove_member(meta, "managedFields");
 }
 
-/* Compact text of a listed or watched object, after the transform. */
+/* Compact text of a listed or watched object, after the transform (*@len bytes). */
 static char *
-vmig_kube_informer_text(VmigKubeInformer *inf, JsonNode *obj)
+vmig_kube_informer_text(VmigKubeInformer *inf, JsonNode *obj, gsize *len)
 {
     vmig_kube_informer_transform(inf, obj);
-    /* json_to_string hands over its GString buffer, up to twice the text's size; the cache
-     * keeps an exact copy */
-    g_autofree char *grown = json_to_string(obj, FALSE);
-    return g_strdup(grown);
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    json_generator_set_root(gen, obj);
+    return json_generator_to_data(gen, len);
 }
 
 /* Stores @e under @key (both consumed); reports added or updated, parsing the text only when
@@ -251,11 +257,11 @@ vmig_kube_informer_store(VmigKubeInformer *inf, char *key, VmigKubeCacheEntry *e
     gboolean existed = old != NULL;
     JsonNode *old_obj = NULL;
     if (old && inf->handlers.updated)
-        old_obj = vmig_kube_parse(old->json);
+        old_obj = vmig_kube_parse(inf, old);
     g_hash_table_replace(inf->cache, key, e); /* frees @old */
     gboolean wants = existed ? inf->handlers.updated != NULL : inf->handlers.added != NULL;
     if (wants) {
-        g_autoptr(JsonNode) parsed = obj ? NULL : vmig_kube_parse(e->json);
+        g_autoptr(JsonNode) parsed = obj ? NULL : vmig_kube_parse(inf, e);
         JsonNode *n = obj ? obj : parsed;
         if (!existed)
             inf->handlers.added(inf, n, inf->user_data);
@@ -266,11 +272,15 @@ vmig_kube_informer_store(VmigKubeInformer *inf, char *key, VmigKubeCacheEntry *e
         json_node_unref(old_obj);
 }
 
+/* @json of @len bytes is packed and freed. */
 static VmigKubeCacheEntry *
-vmig_kube_cache_entry_new(char *json, const char *uid, const char *rv)
+vmig_kube_cache_entry_new(VmigKubeInformer *inf, char *json, gsize len, const char *uid,
+                          const char *rv)
 {
     VmigKubeCacheEntry *e = g_new0(VmigKubeCacheEntry, 1);
-    e->json = json;
+    e->packed = vmig_kube_pack(inf->pack, json, len, &e->packed_len);
+    e->text_len = (guint32)len;
+    g_free(json);
     e->uid = g_strdup(uid);
     e->rv = g_strdup(rv);
     return e;
@@ -282,7 +292,7 @@ vmig_kube_informer_remove(VmigKubeInformer *inf, const char *key, JsonNode *last
     VmigKubeCacheEntry *e = g_hash_table_lookup(inf->cache, key);
     if (!e)
         return;
-    g_autoptr(JsonNode) cached = last || !inf->handlers.deleted ? NULL : vmig_kube_parse(e->json);
+    g_autoptr(JsonNode) cached = last || !inf->handlers.deleted ? NULL : vmig_kube_parse(inf, e);
     g_autofree char *k = g_strdup(key); /* @key may be the table's own key */
     g_hash_table_remove(inf->cache, k);
     if (inf->handlers.deleted)
@@ -397,8 +407,9 @@ vmig_kube_informer_page_done(GObject *source, GAsyncResult *result, gpointer use
             continue;
         VmigKubePending *pe = g_new0(VmigKubePending, 1);
         pe->key = vmig_kube_object_key(obj);
-        pe->entry = vmig_kube_cache_entry_new(vmig_kube_informer_text(inf, obj),
-                                              vmig_kube_meta_string(obj, "uid"),
+        gsize len = 0;
+        char *text = vmig_kube_informer_text(inf, obj, &len);
+        pe->entry = vmig_kube_cache_entry_new(inf, text, len, vmig_kube_meta_string(obj, "uid"),
                                               vmig_kube_meta_string(obj, "resourceVersion"));
         g_ptr_array_add(inf->pending, pe);
     }
@@ -476,16 +487,19 @@ vmig_kube_informer_event(const VmigKubeRawEvent *ev, gpointer user_data)
                         : g_strdup(ev->name);
         g_autoptr(JsonNode) obj = NULL;
         char *text;
+        gsize len;
         if (!inf->opt.keep_managed_fields &&
             memmem(ev->object, ev->object_len, "\"managedFields\"", 15)) {
             obj = vmig_kube_json_parse(ev->object, ev->object_len, NULL);
-            text = vmig_kube_informer_text(inf, obj);
+            text = vmig_kube_informer_text(inf, obj, &len);
         } else {
             /* the stream's own text is the compact form: no tree, no re-serialisation */
             text = g_strndup(ev->object, ev->object_len);
+            len = ev->object_len;
         }
         vmig_kube_informer_store(
-            inf, key, vmig_kube_cache_entry_new(text, ev->uid, ev->resource_version), obj);
+            inf, key, vmig_kube_cache_entry_new(inf, text, len, ev->uid, ev->resource_version),
+            obj);
         break;
     }
     case VMIG_KUBE_EVENT_DELETED: {

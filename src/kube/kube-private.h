@@ -80,3 +80,15 @@ JsonNode *vmig_kube_json_parse(const char *data, gsize len, GError **error);
 gboolean vmig_kube_json_scan_event(const char *data, gsize len, VmigKubeRawEvent *ev,
                                    GError **error);
 void vmig_kube_raw_event_clear(VmigKubeRawEvent *ev);
+
+/* pack.c: the informer cache's object text, deflated against a per-informer dictionary
+ * (the first object stored). */
+typedef struct _VmigKubePack VmigKubePack;
+VmigKubePack *vmig_kube_pack_new(void);
+void vmig_kube_pack_free(VmigKubePack *p);
+/* @text of @len bytes, packed (transfer full, *@packed_len bytes); the first call fixes the
+ * dictionary. */
+guint8 *vmig_kube_pack(VmigKubePack *p, const char *text, gsize len, guint32 *packed_len);
+/* The NUL-terminated text (transfer full) of @text_len bytes; NULL (and a critical) if the
+ * bytes do not unpack, which only memory corruption can cause. */
+char *vmig_kube_unpack(VmigKubePack *p, const guint8 *packed, guint32 packed_len, guint32 text_len);

@@ -410,6 +410,15 @@ static const struct {
      "Kubernetes API writes that failed after their retries, by resource.", L("resource")},
     {VMIG_METRICS_READY, VMIG_METRICS_GAUGE,
      "1 when informers have synced and the node agent accepts migrations, else 0.", NULL},
+    {VMIG_METRICS_BANDWIDTH_LIMIT, VMIG_METRICS_GAUGE,
+     "Speed limit in bytes per second that libvirt applies to a running outbound migration of "
+     "this node (its share of the node's bandwidth budget, else its bandwidthPerMigration); "
+     "no series while unlimited.",
+     L("namespace", "name", "node")},
+    {VMIG_METRICS_BANDWIDTH_BUDGET, VMIG_METRICS_GAUGE,
+     "This node's migration bandwidth budget in bytes per second, shared by its running "
+     "outbound migrations (--migration-bandwidth-budget); 0 when off.",
+     NULL},
 };
 
 #undef L

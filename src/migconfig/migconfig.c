@@ -242,3 +242,51 @@ vmig_migconfig_effective(const VmigModelKubevirt *kubevirt, GPtrArray *policies,
     }
     return g_steal_pointer(&c);
 }
+
+gboolean
+vmig_migconfig_budget_split(guint64 budget_mibps, VmigMigconfigShare *shares, gsize n)
+{
+    if (budget_mibps == 0) {
+        for (gsize i = 0; i < n; i++)
+            shares[i].share_mibps = shares[i].cap_mibps;
+        return TRUE;
+    }
+    if (budget_mibps < n) {
+        for (gsize i = 0; i < n; i++)
+            shares[i].share_mibps = 1;
+        return FALSE;
+    }
+    /* Water-filling: settle every migration whose cap is at or below the current equal
+     * level, then level again over the rest, until no cap binds. Invariant: the level is at
+     * least 1, because a settled cap is at most the level, so the others' average never falls. */
+    g_autofree gboolean *settled = g_new0(gboolean, n);
+    guint64 remaining = budget_mibps;
+    gsize left = n;
+    gboolean changed = TRUE;
+    while (left > 0 && changed) {
+        changed = FALSE;
+        guint64 level = remaining / left;
+        for (gsize i = 0; i < n; i++) {
+            if (settled[i] || shares[i].cap_mibps == 0 || shares[i].cap_mibps > level)
+                continue;
+            shares[i].share_mibps = shares[i].cap_mibps;
+            settled[i] = TRUE;
+            remaining -= shares[i].cap_mibps;
+            left--;
+            changed = TRUE;
+        }
+    }
+    if (left == 0)
+        return TRUE;
+    /* Nobody left is capped at or below base; caps above base are at least base + 1, so the
+     * odd MiB/s never push a migration over its cap. */
+    guint64 base = remaining / left, extra = remaining % left;
+    for (gsize i = 0; i < n; i++) {
+        if (settled[i])
+            continue;
+        shares[i].share_mibps = base + (extra > 0 ? 1 : 0);
+        if (extra > 0)
+            extra--;
+    }
+    return TRUE;
+}

@@ -3,8 +3,12 @@
 
 #include <glib-unix.h>
 #include <glib.h>
+#include <errno.h>
 #include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "vmig/agentconfig.h"
 #include "vmig/controller.h"
@@ -23,9 +27,9 @@ typedef struct {
 } Daemon;
 
 /* The HTTP server is freed from a callback of the loop, i.e. by the thread that owns GLib's
- * default context: libvirt's event thread, when a program starts one (vmig_virt_event_loop_start), iterates that context
- * too (libvirt >= 6.2), and after the loop ended it would go on dispatching the server's
- * sources while main() freed them (seen as a crash in libsoup at exit). */
+ * default context: libvirt's event thread, when a program starts one (vmig_virt_event_loop_start),
+ * iterates that context too (libvirt >= 6.2), and after the loop ended it would go on dispatching
+ * the server's sources while main() freed them (seen as a crash in libsoup at exit). */
 static void
 daemon_stop_http(Daemon *d)
 {
@@ -87,10 +91,17 @@ daemon_on_signal(gpointer data)
 int
 main(int argc, char **argv)
 {
+    /* GLib 2.74's slice allocator keeps freed JSON nodes in magazines forever (an informer
+     * relist of 1,000 VMIs left 38 MiB in use instead of 10), and it reads G_SLICE when
+     * the libraries' constructors first allocate, before main: setting it here is too late
+     * (measured: 18.4 vs 13.9 MiB RSS with 2,000 cached objects), so start again with it. */
+    if (!getenv("G_SLICE")) {
+        setenv("G_SLICE", "always-malloc", 1);
+        execv("/proc/self/exe", argv);
+        fprintf(stderr, "vmigrated: warning: cannot re-exec with G_SLICE=always-malloc: %s\n",
+                strerror(errno));
+    }
     setlocale(LC_ALL, ""); /* GLib's messages (quotes, file names) in the user's charset */
-    /* GLib 2.74's slice allocator never returns freed JSON nodes to the system: an informer
-     * relist of 1,000 VMIs left 38 MiB in use instead of 10. Must precede any allocation. */
-    g_setenv("G_SLICE", "always-malloc", FALSE);
     g_autoptr(GError) err = NULL;
     g_autoptr(VmigAgentConfig) cfg = vmig_agentconfig_load(&argc, &argv, NULL, &err);
     if (!cfg) {

@@ -157,3 +157,59 @@ vmig_slots_wait_reason(VmigSlotsKind kind, const char *node, guint busy, guint l
     return g_strdup_printf("waiting: %s limit %u/%u on %s", vmig_slots_kind_to_string(kind), busy,
                            limit, node);
 }
+
+/* The order in which nodes get the next slot: fewest held (plus handed out) first, then the
+ * oldest waiting VMIM, its key, the node name. Negative when @a goes first. */
+static int
+fair_cmp(const VmigSlotsShare *a, guint a_got, const VmigSlotsShare *b, guint b_got)
+{
+    guint ha = a->held + a_got, hb = b->held + b_got;
+    if (ha != hb)
+        return ha < hb ? -1 : 1;
+    if (a->oldest_ms != b->oldest_ms)
+        return a->oldest_ms < b->oldest_ms ? -1 : 1;
+    int c = g_strcmp0(a->oldest_key, b->oldest_key);
+    return c ? c : g_strcmp0(a->node, b->node);
+}
+
+VmigSlotsFair
+vmig_slots_fair(const VmigSlotsShare *shares, guint n_shares, guint self, guint rank, guint free,
+                guint per_node, gint64 deferred_ms, const char **winner)
+{
+    if (winner)
+        *winner = NULL;
+    /* our own outbound limit binds first: let the outbound pick say so */
+    if (self >= n_shares || shares[self].held >= per_node)
+        return VMIG_SLOTS_FAIR_CONTEND;
+    g_autofree guint *got = g_new0(guint, n_shares);
+    const char *first_other = NULL;
+    for (guint s = 0; s < free; s++) {
+        gint best = -1;
+        for (guint i = 0; i < n_shares; i++) {
+            const VmigSlotsShare *n = &shares[i];
+            if (got[i] >= n->waiting || n->held + got[i] >= per_node)
+                continue; /* wants no more, or its own outbound limit binds */
+            if (best < 0 || fair_cmp(n, got[i], &shares[best], got[best]) < 0)
+                best = (gint)i;
+        }
+        if (best < 0)
+            break;
+        got[best]++;
+        if ((guint)best != self && !first_other)
+            first_other = shares[best].node;
+    }
+    if (rank < got[self] || !first_other)
+        return VMIG_SLOTS_FAIR_CONTEND;
+    /* Our share is all our own outbound limit leaves: the migrations ahead of this one fill
+     * it, so the outbound limit (not another node) holds it back: no winner to name. */
+    if (winner)
+        *winner = shares[self].held + got[self] >= per_node ? NULL : first_other;
+    return deferred_ms >= VMIG_SLOTS_DEFER_MAX_MS ? VMIG_SLOTS_FAIR_OVERDUE : VMIG_SLOTS_FAIR_DEFER;
+}
+
+char *
+vmig_slots_fair_reason(guint busy, guint limit, const char *winner)
+{
+    return g_strdup_printf("waiting: cluster limit %u/%u, fair share to %s", busy, limit,
+                           winner ? winner : "another node");
+}

@@ -411,8 +411,8 @@ vmig_virt_domain_abort_job(VmigVirtDomain *dom, guint wait_ms, GError **error)
     return FALSE;
 }
 
-gboolean
-vmig_virt_domain_set_max_speed(VmigVirtDomain *dom, guint64 mibps, GError **error)
+static gboolean
+set_max_speed(VmigVirtDomain *dom, guint64 mibps, unsigned int flags, GError **error)
 {
     guint64 v = mibps ? mibps : VMIG_VIRT_BANDWIDTH_UNLIMITED;
     if (v > VMIG_VIRT_BANDWIDTH_UNLIMITED || v > G_MAXULONG) {
@@ -421,10 +421,23 @@ vmig_virt_domain_set_max_speed(VmigVirtDomain *dom, guint64 mibps, GError **erro
                     dom->what, mibps);
         return FALSE;
     }
-    if (virDomainMigrateSetMaxSpeed(dom->dom, (unsigned long)v, 0) < 0)
+    if (virDomainMigrateSetMaxSpeed(dom->dom, (unsigned long)v, flags) < 0)
         return libvirt_fail(error, VMIG_VIRT_ERROR_LIBVIRT, dom->what,
-                            "virDomainMigrateSetMaxSpeed");
+                            flags ? "virDomainMigrateSetMaxSpeed(POSTCOPY)"
+                                  : "virDomainMigrateSetMaxSpeed");
     return TRUE;
+}
+
+gboolean
+vmig_virt_domain_set_max_speed(VmigVirtDomain *dom, guint64 mibps, GError **error)
+{
+    return set_max_speed(dom, mibps, 0, error);
+}
+
+gboolean
+vmig_virt_domain_set_max_postcopy_speed(VmigVirtDomain *dom, guint64 mibps, GError **error)
+{
+    return set_max_speed(dom, mibps, VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY, error);
 }
 
 gboolean

@@ -17,6 +17,7 @@ typedef enum {
     ROW_STRV,      /* const char *const *: flag + one parameter per element when non-empty */
     ROW_PARALLEL,  /* gboolean + guint connections: flag + INT parameter */
     ROW_BANDWIDTH, /* guint64 MiB/s: ULLONG parameter, 0 sent as the maximum */
+    ROW_ULLONG,    /* guint64: ULLONG parameter when non-zero */
 } RowKind;
 
 typedef struct {
@@ -44,6 +45,8 @@ static const ParamRow param_table[] = {
      VIR_MIGRATE_PARAM_MIGRATE_DISKS},
     {"disks_uri", ROW_STRING, FIELD(disks_uri), 0, VIR_MIGRATE_PARAM_DISKS_URI},
     {"bandwidth_mibps", ROW_BANDWIDTH, FIELD(bandwidth_mibps), 0, VIR_MIGRATE_PARAM_BANDWIDTH},
+    {"bandwidth_postcopy_mibps", ROW_ULLONG, FIELD(bandwidth_postcopy_mibps), 0,
+     VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY},
     {"destination_xml", ROW_STRING, FIELD(destination_xml), 0, VIR_MIGRATE_PARAM_DEST_XML},
 };
 
@@ -140,6 +143,13 @@ validate(const VmigVirtMigrateSettings *s, const char *what, GError **error)
                     "%s: postcopy_resume needs allow_postcopy", what);
         return FALSE;
     }
+    if (s->bandwidth_postcopy_mibps > VMIG_VIRT_BANDWIDTH_UNLIMITED) {
+        g_set_error(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_INVALID,
+                    "%s: bandwidth_postcopy_mibps %" G_GUINT64_FORMAT
+                    " is above libvirt's maximum %" G_GUINT64_FORMAT,
+                    what, s->bandwidth_postcopy_mibps, VMIG_VIRT_BANDWIDTH_UNLIMITED);
+        return FALSE;
+    }
     /* QEMU's multifd-channels is a uint8. */
     if (s->parallel && s->parallel_connections > 255) {
         g_set_error(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_INVALID,
@@ -207,6 +217,14 @@ vmig_virt_migrate_call_build(const VmigVirtMigrateSettings *s, const char *what,
                                .type = VMIG_VIRT_PARAM_ULLONG,
                                .ul = v ? v : VMIG_VIRT_BANDWIDTH_UNLIMITED};
             g_array_append_val(call->params, p);
+            break;
+        }
+        case ROW_ULLONG: {
+            guint64 v = *FIELD_PTR(s, row, guint64);
+            if (v) {
+                VmigVirtParam p = {.name = row->param, .type = VMIG_VIRT_PARAM_ULLONG, .ul = v};
+                g_array_append_val(call->params, p);
+            }
             break;
         }
         }

@@ -476,10 +476,12 @@ test_vmigratectl_get(void **state)
     assert_non_null(strstr(out, "VirtualMachineInstance ns1/vm-ctl "));
     assert_non_null(strstr(out, " Running\n"));
 
-    /* watch: the listed object as ADDED, then a change as MODIFIED, until --timeout */
+    /* watch: the listed object as ADDED, then a change as MODIFIED, until --timeout (12 s:
+     * an ASan build of the CLI on a loaded 2-core machine can need more than 6 s to start
+     * and list; the test failed so twice with the machine at load 20) */
     guint watches = vmig_test_apiserver_count_open_watches(e->server);
     const char *wargv[] = {ctl,         "watch", "vmis",         "-n",          "ns1",
-                           "--timeout", "6",     "--kubeconfig", e->kubeconfig, NULL};
+                           "--timeout", "12",    "--kubeconfig", e->kubeconfig, NULL};
     g_autoptr(GSubprocess) w = g_subprocess_newv(wargv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err);
     Proc wp = {0};
     g_subprocess_communicate_utf8_async(w, NULL, NULL, proc_done, &wp);

@@ -41,6 +41,79 @@ test_defaults_and_downward_api(void **state)
     assert_int_equal(c->inbound_migrations, 2);
     assert_string_equal(c->domain_name, "{namespace}_{name}");
     assert_false(c->disable_tls);
+    assert_string_equal(c->migration_bandwidth_budget, "0");
+    assert_int_equal(c->migration_bandwidth_budget_mibps, 0); /* off */
+}
+
+/* --migration-bandwidth-budget: Kubernetes quantities in bytes/s, rounded down to MiB/s;
+ * bad values are refused naming the option and where the value came from. */
+static void
+test_bandwidth_budget(void **state)
+{
+    const struct {
+        const char *value;
+        guint64 mibps; /* G_MAXUINT64: refused */
+        const char *needle;
+    } cases[] = {
+        {"0", 0, NULL},
+        {"100Mi", 100, NULL},
+        {"16Mi", 16, NULL},
+        {"1Mi", 1, NULL},
+        {"1.5Mi", 1, NULL}, /* rounded down: the budget is never exceeded by rounding */
+        {"1Gi", 1024, NULL},
+        {"125M", 119, NULL},                       /* 125e6 B/s = 119.2 MiB/s */
+        {"1048576", 1, NULL},                      /* plain bytes/s */
+        {"8Ei", G_MAXINT64 / (1024 * 1024), NULL}, /* saturates at libvirt's maximum */
+        {"-1Mi", G_MAXUINT64, "cannot be negative"},
+        {"abc", G_MAXUINT64, "'abc' is not a bandwidth"},
+        {"1Ki", G_MAXUINT64, "below 1Mi"},
+        {"1048575", G_MAXUINT64, "below 1Mi"},
+        {"", G_MAXUINT64, "is not a bandwidth"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const char *args[] = {"--node-name", "a", "--migration-bandwidth-budget", cases[i].value,
+                              NULL};
+        g_autoptr(GError) err = NULL;
+        g_autoptr(VmigAgentConfig) c = load(args, NULL, &err);
+        if (cases[i].mibps == G_MAXUINT64) {
+            if (c || !err || err->code != VMIG_AGENTCONFIG_ERROR_INVALID ||
+                !strstr(err->message, "--migration-bandwidth-budget (command line)") ||
+                !strstr(err->message, cases[i].needle))
+                fail_msg("case %zu '%s': %s", i, cases[i].value, err ? err->message : "accepted");
+            continue;
+        }
+        if (!c)
+            fail_msg("case %zu '%s' refused: %s", i, cases[i].value, err->message);
+        if (c->migration_bandwidth_budget_mibps != cases[i].mibps)
+            fail_msg("case %zu '%s': %" G_GUINT64_FORMAT " MiB/s", i, cases[i].value,
+                     c->migration_bandwidth_budget_mibps);
+        g_autofree char *kf = vmig_agentconfig_to_keyfile(c);
+        g_autofree char *line = g_strdup_printf("migration-bandwidth-budget=%s\n", cases[i].value);
+        assert_non_null(strstr(kf, line));
+    }
+
+    /* the environment and the key file are named as sources too */
+    g_autoptr(GError) err = NULL;
+    const char *env[] = {"VMIGRATED_MIGRATION_BANDWIDTH_BUDGET=-1Mi", NULL};
+    g_autoptr(VmigAgentConfig) c = load((const char *const[]){"--node-name", "a", NULL}, env, &err);
+    assert_null(c);
+    assert_non_null(strstr(err->message, "--migration-bandwidth-budget (environment "
+                                         "VMIGRATED_MIGRATION_BANDWIDTH_BUDGET): '-1Mi'"));
+    g_autofree char *path = NULL;
+    int fd = g_file_open_tmp("vmig-cfg-XXXXXX.ini", &path, NULL);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_true(
+        g_file_set_contents(path, "[vmigrated]\nmigration-bandwidth-budget=fast\n", -1, NULL));
+    g_autofree char *cfgarg = g_strdup_printf("--config=%s", path);
+    g_autoptr(GError) ferr = NULL;
+    g_autoptr(VmigAgentConfig) fc =
+        load((const char *const[]){cfgarg, "--node-name", "a", NULL}, NULL, &ferr);
+    assert_null(fc);
+    g_autofree char *want =
+        g_strdup_printf("--migration-bandwidth-budget (config file %s): 'fast'", path);
+    assert_non_null(strstr(ferr->message, want));
+    g_unlink(path);
 }
 
 static void
@@ -229,6 +302,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_downward_api),
+        cmocka_unit_test(test_bandwidth_budget),
         cmocka_unit_test(test_precedence_flag_env_file),
         cmocka_unit_test(test_bad_values_name_the_option),
         cmocka_unit_test(test_bad_file_value_names_the_file),

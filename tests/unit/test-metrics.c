@@ -202,6 +202,14 @@ test_catalogue(void **state)
     assert_true(vmig_metrics_add(m, VMIG_METRICS_PROXY_BYTES, V("memory", "forward"), 4096, NULL));
     assert_true(
         vmig_metrics_add(m, VMIG_METRICS_API_ERRORS, V("virtualmachineinstances"), 1, NULL));
+    /* the bandwidth budget: per running migration (VMI labels like the progress gauges) and
+     * the node's budget, both bytes per second */
+    assert_true(vmig_metrics_set(m, VMIG_METRICS_BANDWIDTH_LIMIT, V("ns1", "vm1", "node-a"),
+                                 8.0 * 1048576, NULL));
+    assert_true(vmig_metrics_set(m, VMIG_METRICS_BANDWIDTH_LIMIT, V("ns1", "vm2", "node-a"),
+                                 8.0 * 1048576, NULL));
+    assert_true(vmig_metrics_set(m, VMIG_METRICS_BANDWIDTH_BUDGET, NULL, 16.0 * 1048576, NULL));
+    assert_false(vmig_metrics_set(m, VMIG_METRICS_BANDWIDTH_LIMIT, V("ns1", "vm1"), 1, NULL));
     g_autofree char *out = vmig_metrics_render(m);
     assert_valid(out);
     assert_non_null(strstr(out, "# TYPE kubevirt_vmi_migration_data_bytes_total counter\n"
@@ -215,6 +223,19 @@ test_catalogue(void **state)
     assert_non_null(strstr(out, "\nkubevirt_vmi_migrations_in_unset_phase 0\n"));
     assert_non_null(strstr(
         out, "vmigrated_proxy_bytes_total{channel=\"memory\",direction=\"forward\"} 4096\n"));
+    assert_non_null(strstr(out, "# TYPE vmigrated_migration_bandwidth_limit_bytes gauge\n"
+                                "vmigrated_migration_bandwidth_limit_bytes{namespace=\"ns1\","
+                                "name=\"vm1\",node=\"node-a\"} 8388608\n"
+                                "vmigrated_migration_bandwidth_limit_bytes{namespace=\"ns1\","
+                                "name=\"vm2\",node=\"node-a\"} 8388608\n"));
+    assert_non_null(strstr(out, "# TYPE vmigrated_migration_bandwidth_budget_bytes gauge\n"
+                                "vmigrated_migration_bandwidth_budget_bytes 16777216\n"));
+    /* a finished migration's series goes away */
+    assert_true(vmig_metrics_remove(m, VMIG_METRICS_BANDWIDTH_LIMIT, V("ns1", "vm1", "node-a")));
+    g_autofree char *after = vmig_metrics_render(m);
+    assert_valid(after);
+    assert_null(strstr(after, "name=\"vm1\",node=\"node-a\"} 8388608"));
+    assert_non_null(strstr(after, "name=\"vm2\",node=\"node-a\"} 8388608"));
     /* counters of ours end in _total (Prometheus naming) */
     g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
     for (char **l = lines; *l; l++)
@@ -296,6 +317,8 @@ test_promtool(void **state)
     vmig_metrics_set(m, VMIG_METRICS_SLOTS_HELD, V("outbound"), 2, NULL);
     vmig_metrics_set(m, VMIG_METRICS_INFORMER_LISTS, V("virtualmachineinstances"), 2, NULL);
     vmig_metrics_add(m, VMIG_METRICS_API_ERRORS, V("virtualmachineinstances"), 1, NULL);
+    vmig_metrics_set(m, VMIG_METRICS_BANDWIDTH_LIMIT, V("ns1", "vm1", "node-a"), 8388608, NULL);
+    vmig_metrics_set(m, VMIG_METRICS_BANDWIDTH_BUDGET, NULL, 16777216, NULL);
     g_autofree char *text = vmig_metrics_render(m);
     assert_valid(text);
 

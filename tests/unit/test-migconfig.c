@@ -277,6 +277,114 @@ test_completion_timeout(void **state)
     }
 }
 
+/* The node's bandwidth budget split: a table of budgets and caps with the shares wanted. */
+#define BIG VMIG_MIGCONFIG_BANDWIDTH_MAX_MIBPS
+static void
+test_budget_split(void **state)
+{
+    const struct {
+        const char *what;
+        guint64 budget;
+        gsize n;
+        guint64 caps[6];
+        guint64 want[6];
+        gboolean fits;
+    } cases[] = {
+        {"off: each keeps its cap (0 = unlimited)", 0, 3, {0, 5, 0}, {0, 5, 0}, TRUE},
+        {"no migrations", 100, 0, {0}, {0}, TRUE},
+        {"one migration takes it all", 100, 1, {0}, {100}, TRUE},
+        {"one migration capped below the budget", 100, 1, {30}, {30}, TRUE},
+        {"one migration capped above the budget", 100, 1, {500}, {100}, TRUE},
+        {"two equal", 100, 2, {0, 0}, {50, 50}, TRUE},
+        {"odd MiB/s to the first in order", 100, 3, {0, 0, 0}, {34, 33, 33}, TRUE},
+        {"one capped below its equal share, the rest shared",
+         100,
+         3,
+         {10, 0, 0},
+         {10, 45, 45},
+         TRUE},
+        {"cap exactly the equal share", 90, 3, {30, 0, 0}, {30, 30, 30}, TRUE},
+        {"cascade: a second cap binds after the first", 100, 3, {10, 40, 0}, {10, 40, 50}, TRUE},
+        {"a cap just above the level", 100, 3, {34, 0, 0}, {34, 33, 33}, TRUE},
+        {"cap above the level, remainder first", 100, 3, {0, 0, 34}, {34, 33, 33}, TRUE},
+        {"all capped below: sum of caps", 100, 3, {10, 20, 5}, {10, 20, 5}, TRUE},
+        {"all capped above: equal", 99, 3, {50, 60, 70}, {33, 33, 33}, TRUE},
+        {"budget equals n: 1 each", 4, 4, {0, 0, 0, 0}, {1, 1, 1, 1}, TRUE},
+        {"budget below n: 1 each, exceeded", 3, 5, {0, 0, 0, 0, 0}, {1, 1, 1, 1, 1}, FALSE},
+        {"budget 1, two migrations", 1, 2, {0, 7}, {1, 1}, FALSE},
+        {"huge budget, unlimited", BIG, 2, {0, 0}, {BIG / 2 + 1, BIG / 2}, TRUE},
+        {"huge budget, huge caps", BIG, 3, {BIG, BIG, 1}, {BIG / 2, BIG / 2, 1}, TRUE},
+        {"six with mixed caps",
+         1000,
+         6,
+         {100, 0, 250, 0, 1, 300},
+         {100, 225, 225, 225, 1, 224},
+         TRUE},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        VmigMigconfigShare shares[6] = {0};
+        for (gsize j = 0; j < cases[i].n; j++) {
+            shares[j].cap_mibps = cases[i].caps[j];
+            shares[j].share_mibps = 12345; /* must be overwritten */
+        }
+        gboolean fits = vmig_migconfig_budget_split(cases[i].budget, shares, cases[i].n);
+        if (fits != cases[i].fits)
+            fail_msg("budget case %zu (%s): fits %d", i, cases[i].what, fits);
+        guint64 sum = 0;
+        for (gsize j = 0; j < cases[i].n; j++) {
+            if (shares[j].share_mibps != cases[i].want[j])
+                fail_msg("budget case %zu (%s): share %zu is %" G_GUINT64_FORMAT
+                         ", want %" G_GUINT64_FORMAT,
+                         i, cases[i].what, j, shares[j].share_mibps, cases[i].want[j]);
+            sum += shares[j].share_mibps;
+        }
+        if (cases[i].budget && fits && sum > cases[i].budget)
+            fail_msg("budget case %zu (%s): shares add up to %" G_GUINT64_FORMAT, i, cases[i].what,
+                     sum);
+    }
+}
+
+/* Rounding never exceeds the budget; nobody gets 0 or more than its cap; the split is
+ * max-min fair: an uncapped migration never gets less than any other. Swept over budgets,
+ * counts and cap patterns. */
+static void
+test_budget_split_properties(void **state)
+{
+    static const guint64 cap_pattern[] = {0, 1, 7, 0, 33, 100, 0, 2, 64, 5};
+    for (guint64 budget = 1; budget <= 300; budget += 7) {
+        for (gsize n = 1; n <= G_N_ELEMENTS(cap_pattern); n++) {
+            VmigMigconfigShare shares[G_N_ELEMENTS(cap_pattern)];
+            for (gsize j = 0; j < n; j++)
+                shares[j] = (VmigMigconfigShare){.cap_mibps = cap_pattern[(j + budget) % 10]};
+            gboolean fits = vmig_migconfig_budget_split(budget, shares, n);
+            assert_int_equal(fits, budget >= n);
+            guint64 sum = 0, max_share = 0, min_uncapped = G_MAXUINT64;
+            gboolean all_capped = TRUE;
+            for (gsize j = 0; j < n; j++) {
+                guint64 s = shares[j].share_mibps, cap = shares[j].cap_mibps;
+                assert_true(s >= 1);
+                if (fits && cap)
+                    assert_true(s <= cap);
+                sum += s;
+                max_share = MAX(max_share, s);
+                if (!cap || s < cap) {
+                    all_capped = FALSE;
+                    min_uncapped = MIN(min_uncapped, s);
+                }
+            }
+            if (!fits)
+                continue;
+            assert_true(sum <= budget);
+            if (!all_capped) {
+                /* the budget is used up, and no one held below its cap gets less than
+                 * another migration's share minus the one odd MiB/s */
+                assert_int_equal(sum, budget);
+                assert_true(min_uncapped + 1 >= max_share);
+            }
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -287,6 +395,8 @@ main(void)
         cmocka_unit_test(test_policy_matching_table),
         cmocka_unit_test(test_b21_bandwidth),
         cmocka_unit_test(test_completion_timeout),
+        cmocka_unit_test(test_budget_split),
+        cmocka_unit_test(test_budget_split_properties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -289,6 +289,450 @@ test_wait_reason(void **state)
     assert_string_equal(vmig_slots_kind_to_string((VmigSlotsKind)9), "unknown");
 }
 
+/* One row: the shares, who asks, and what it should do. */
+static void
+test_fair(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        VmigSlotsShare shares[3];
+        guint n, self, rank, free, per_node;
+        gint64 deferred_ms;
+        VmigSlotsFair want;
+        const char *winner;
+    } rows[] = {
+        {"alone: contend",
+         {{"node-a", 0, 2, 100, "ns/a1"}},
+         1,
+         0,
+         1,
+         1,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_CONTEND,
+         NULL},
+        {"the other holds fewer: defer",
+         {{"node-a", 1, 1, 100, "ns/a2"}, {"node-b", 0, 2, 200, "ns/b1"}},
+         2,
+         0,
+         0,
+         1,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_DEFER,
+         "node-b"},
+        {"we hold fewer: contend",
+         {{"node-a", 0, 1, 300, "ns/a2"}, {"node-b", 1, 2, 200, "ns/b1"}},
+         2,
+         0,
+         0,
+         1,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_CONTEND,
+         NULL},
+        {"tie, the other's VMIM is older: defer",
+         {{"node-a", 1, 1, 300, "ns/a2"}, {"node-b", 1, 1, 200, "ns/b2"}},
+         2,
+         0,
+         0,
+         1,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_DEFER,
+         "node-b"},
+        {"tie, ours is older: contend",
+         {{"node-a", 1, 1, 100, "ns/a2"}, {"node-b", 1, 1, 200, "ns/b2"}},
+         2,
+         0,
+         0,
+         1,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_CONTEND,
+         NULL},
+        {"tie on time too, the key decides",
+         {{"node-a", 0, 1, 100, "ns/x"}, {"node-b", 0, 1, 100, "ns/w"}},
+         2,
+         0,
+         0,
+         1,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_DEFER,
+         "node-b"},
+        {"the same tie seen from the other node: contend",
+         {{"node-a", 0, 1, 100, "ns/x"}, {"node-b", 0, 1, 100, "ns/w"}},
+         2,
+         1,
+         0,
+         1,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_CONTEND,
+         NULL},
+        {"two free slots: one each, our first contends",
+         {{"node-a", 0, 2, 300, "ns/a1"}, {"node-b", 0, 2, 200, "ns/b1"}},
+         2,
+         0,
+         0,
+         2,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_CONTEND,
+         NULL},
+        {"two free slots: our second defers",
+         {{"node-a", 0, 2, 300, "ns/a1"}, {"node-b", 0, 2, 200, "ns/b1"}},
+         2,
+         0,
+         1,
+         2,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_DEFER,
+         "node-b"},
+        {"plenty of slots: everyone contends",
+         {{"node-a", 1, 2, 300, "ns/a1"}, {"node-b", 0, 2, 200, "ns/b1"}},
+         2,
+         0,
+         1,
+         5,
+         4,
+         0,
+         VMIG_SLOTS_FAIR_CONTEND,
+         NULL},
+        {"the other is at its own outbound limit: contend",
+         {{"node-a", 1, 1, 300, "ns/a2"}, {"node-b", 0, 3, 200, "ns/b1"}},
+         2,
+         0,
+         0,
+         1,
+         0,
+         0,
+         VMIG_SLOTS_FAIR_CONTEND,
+         NULL},
+        {"the other's outbound limit leaves it one: we get the second",
+         {{"node-a", 2, 2, 100, "ns/a3"}, {"node-b", 1, 3, 200, "ns/b2"}},
+         2,
+         0,
+         0,
+         2,
+         3,
+         0,
+         VMIG_SLOTS_FAIR_CONTEND,
+         NULL},
+        {"... unless its VMIM is older: it gets both",
+         {{"node-a", 2, 2, 300, "ns/a3"}, {"node-b", 1, 3, 200, "ns/b2"}},
+         2,
+         0,
+         0,
+         2,
+         3,
+         0,
+         VMIG_SLOTS_FAIR_DEFER,
+         "node-b"},
+        {"our own outbound limit binds: contend (the outbound pick says why)",
+         {{"node-a", 2, 1, 300, "ns/a3"}, {"node-b", 0, 3, 200, "ns/b1"}},
+         2,
+         0,
+         0,
+         1,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_CONTEND,
+         NULL},
+        {"only our own older migration is ahead: the race decides",
+         {{"node-a", 0, 2, 300, "ns/a1"}, {"node-b", 2, 1, 200, "ns/b3"}},
+         2,
+         0,
+         1,
+         1,
+         4,
+         0,
+         VMIG_SLOTS_FAIR_CONTEND,
+         NULL},
+        {"our older migration fills our outbound limit: defer, no winner (outbound reason)",
+         {{"node-a", 0, 2, 300, "ns/a1"}, {"node-b", 0, 2, 200, "ns/b1"}},
+         2,
+         0,
+         1,
+         4,
+         1,
+         0,
+         VMIG_SLOTS_FAIR_DEFER,
+         NULL},
+        {"three nodes: the emptiest one first",
+         {{"node-a", 1, 1, 100, "ns/a2"},
+          {"node-b", 1, 1, 200, "ns/b2"},
+          {"node-c", 0, 1, 300, "ns/c1"}},
+         3,
+         0,
+         0,
+         1,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_DEFER,
+         "node-c"},
+        {"deferred long enough: overdue",
+         {{"node-a", 1, 1, 300, "ns/a2"}, {"node-b", 0, 2, 200, "ns/b1"}},
+         2,
+         0,
+         0,
+         1,
+         2,
+         VMIG_SLOTS_DEFER_MAX_MS,
+         VMIG_SLOTS_FAIR_OVERDUE,
+         "node-b"},
+        {"just below the bound: still defer",
+         {{"node-a", 1, 1, 300, "ns/a2"}, {"node-b", 0, 2, 200, "ns/b1"}},
+         2,
+         0,
+         0,
+         1,
+         2,
+         VMIG_SLOTS_DEFER_MAX_MS - 1,
+         VMIG_SLOTS_FAIR_DEFER,
+         "node-b"},
+        {"no free slot: contend (the pick says full)",
+         {{"node-a", 1, 1, 300, "ns/a2"}, {"node-b", 0, 2, 200, "ns/b1"}},
+         2,
+         0,
+         0,
+         0,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_CONTEND,
+         NULL},
+        {"self out of range: contend",
+         {{"node-b", 0, 2, 200, "ns/b1"}},
+         1,
+         3,
+         0,
+         1,
+         2,
+         0,
+         VMIG_SLOTS_FAIR_CONTEND,
+         NULL},
+    };
+    for (guint i = 0; i < G_N_ELEMENTS(rows); i++) {
+        const char *winner = "unset";
+        VmigSlotsFair got =
+            vmig_slots_fair(rows[i].shares, rows[i].n, rows[i].self, rows[i].rank, rows[i].free,
+                            rows[i].per_node, rows[i].deferred_ms, &winner);
+        if (got != rows[i].want || g_strcmp0(winner, rows[i].winner) != 0)
+            fail_msg("row %u (%s): got %d winner %s, want %d winner %s", i, rows[i].what, got,
+                     winner ? winner : "(null)", rows[i].want,
+                     rows[i].winner ? rows[i].winner : "(null)");
+    }
+    g_autofree char *r = vmig_slots_fair_reason(1, 2, "node-b");
+    assert_string_equal(r, "waiting: cluster limit 1/2, fair share to node-b");
+}
+
+/* A multi-node drain simulated in 500 ms ticks. At each tick every node reads the same
+ * snapshot (its caches), decides for each of its waiting migrations whether to contend,
+ * then the contenders race for the free cluster slots in a fixed order that always favours
+ * the lowest node (the fastest daemon); a migration runs for its node's duration and frees
+ * its slot. A "mute" node reports waiting migrations but never contends (dead or
+ * misreporting). */
+#define SIM_NODES 4
+#define SIM_MAX   16
+
+typedef struct {
+    guint nodes, limit, per_node;
+    guint waiting[SIM_NODES];  /* migrations to do */
+    guint duration[SIM_NODES]; /* ticks one migration runs */
+    gboolean mute[SIM_NODES];
+    gboolean fair; /* FALSE: the old behaviour, everyone contends */
+} SimSpec;
+
+typedef struct {
+    guint done_tick[SIM_NODES]; /* the tick its last migration took a slot */
+    guint first_tick[SIM_NODES];
+    guint max_gap;    /* the largest held[i] - held[j] while j had a migration waiting */
+    guint over_limit; /* ticks with more than the limit running (must stay 0) */
+    guint idle;       /* the longest run of ticks with a slot free while a non-mute node
+                       * below its outbound limit waited */
+    gboolean finished;
+} SimResult;
+
+#define SIM_TICK_MS 500
+
+static void
+sim_run(const SimSpec *sp, SimResult *res)
+{
+    guint idle_run = 0;
+    guint waiting[SIM_NODES], held[SIM_NODES] = {0}, left[SIM_NODES][SIM_MAX] = {{0}};
+    gint64 deferred_since[SIM_NODES][SIM_MAX] = {{0}}; /* by rank: the queue's head first */
+    char keys[SIM_NODES][32], names[SIM_NODES][16];
+    *res = (SimResult){0};
+    for (guint i = 0; i < sp->nodes; i++) {
+        waiting[i] = sp->waiting[i];
+        g_snprintf(names[i], sizeof names[i], "node-%c", 'a' + i);
+        res->first_tick[i] = G_MAXUINT;
+    }
+    for (guint tick = 0; tick < 400; tick++) {
+        gint64 now = (gint64)tick * SIM_TICK_MS;
+        /* slots free up */
+        for (guint i = 0; i < sp->nodes; i++)
+            for (guint r = 0; r < SIM_MAX; r++)
+                if (left[i][r] && --left[i][r] == 0)
+                    held[i]--;
+        guint running = 0, pending = 0;
+        for (guint i = 0; i < sp->nodes; i++) {
+            running += held[i];
+            pending += sp->mute[i] ? 0 : waiting[i];
+        }
+        if (pending == 0 && running == 0) {
+            res->finished = TRUE;
+            return;
+        }
+        /* the snapshot every node decides on */
+        VmigSlotsShare shares[SIM_NODES];
+        guint n = 0, idx[SIM_NODES];
+        for (guint i = 0; i < sp->nodes; i++) {
+            if (!waiting[i])
+                continue;
+            /* a node's oldest waiting VMIM: node i's j-th was created at j*10+i ms */
+            guint next = sp->waiting[i] - waiting[i];
+            g_snprintf(keys[i], sizeof keys[i], "ns/%c%u", 'a' + i, next);
+            idx[i] = n;
+            shares[n++] = (VmigSlotsShare){names[i], held[i], waiting[i], next * 10 + i, keys[i]};
+        }
+        guint free = sp->limit > running ? sp->limit - running : 0;
+        guint snapshot_free = free;
+        /* decide, then race in node order (node-a always wins) */
+        for (guint i = 0; i < sp->nodes; i++) {
+            if (sp->mute[i] || !waiting[i])
+                continue;
+            /* ranks are the snapshot's: a take shows in the caches only next tick */
+            guint w = waiting[i];
+            gboolean took[SIM_MAX] = {FALSE};
+            for (guint rank = 0; rank < w; rank++) {
+                gint64 since = deferred_since[i][rank];
+                VmigSlotsFair f = VMIG_SLOTS_FAIR_CONTEND;
+                if (sp->fair)
+                    f = vmig_slots_fair(shares, n, idx[i], rank, snapshot_free, sp->per_node,
+                                        since ? now - since : 0, NULL);
+                if (f == VMIG_SLOTS_FAIR_DEFER) {
+                    if (!since)
+                        deferred_since[i][rank] = now;
+                    continue;
+                }
+                if (free == 0 || held[i] >= sp->per_node)
+                    continue; /* lost the race, or the outbound limit: retry next tick */
+                free--;
+                held[i]++;
+                took[rank] = TRUE;
+                for (guint r = 0; r < SIM_MAX; r++)
+                    if (!left[i][r]) {
+                        left[i][r] = sp->duration[i];
+                        break;
+                    }
+                if (res->first_tick[i] == G_MAXUINT)
+                    res->first_tick[i] = tick;
+                res->done_tick[i] = tick;
+            }
+            /* the queue moves up past the migrations that took a slot */
+            guint k = 0;
+            for (guint rank = 0; rank < w; rank++)
+                if (!took[rank])
+                    deferred_since[i][k++] = deferred_since[i][rank];
+            for (; k < SIM_MAX; k++)
+                deferred_since[i][k] = 0;
+            for (guint rank = 0; rank < w; rank++)
+                waiting[i] -= took[rank];
+        }
+        /* the checks, on the state after the race */
+        running = 0;
+        for (guint i = 0; i < sp->nodes; i++)
+            running += held[i];
+        if (running > sp->limit)
+            res->over_limit++;
+        for (guint i = 0; i < sp->nodes; i++)
+            for (guint j = 0; j < sp->nodes; j++)
+                if (!sp->mute[j] && waiting[j] && held[j] < sp->per_node && held[i] > held[j])
+                    res->max_gap = MAX(res->max_gap, held[i] - held[j]);
+        gboolean idle = FALSE;
+        for (guint j = 0; j < sp->nodes; j++)
+            idle |= !sp->mute[j] && waiting[j] && held[j] < sp->per_node && running < sp->limit;
+        idle_run = idle ? idle_run + 1 : 0;
+        res->idle = MAX(res->idle, idle_run);
+    }
+}
+
+static void
+test_fair_simulation(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        SimSpec spec;
+        guint max_gap;     /* at most this unevenness while someone waits */
+        guint finish_skew; /* the last takes of equal nodes at most this many ticks apart */
+        guint first_by;    /* every non-mute node took its first slot by this tick */
+    } rows[] = {
+        {"two nodes, 6 each, limits 5/2", {2, 5, 2, {6, 6}, {4, 4}, {0}, TRUE}, 0, 2, 0},
+        {"two nodes, 6 each, limits 2/2", {2, 2, 2, {6, 6}, {4, 4}, {0}, TRUE}, 0, 2, 0},
+        {"two nodes, 6 each, limits 3/3", {2, 3, 3, {6, 6}, {3, 5}, {0}, TRUE}, 1, 0, 0},
+        {"three nodes, 4 each, limits 5/2", {3, 5, 2, {4, 4, 4}, {4, 4, 4}, {0}, TRUE}, 1, 4, 0},
+        {"four nodes, uneven work, limits 3/2",
+         {4, 3, 2, {1, 6, 3, 6}, {2, 5, 3, 4}, {0}, TRUE},
+         1,
+         G_MAXUINT,
+         2},
+        {"a mute node: the others defer at most 10 s, then go",
+         {3, 2, 2, {6, 6, 5}, {4, 4, 1}, {FALSE, FALSE, TRUE}, TRUE},
+         G_MAXUINT,
+         G_MAXUINT,
+         0},
+    };
+    for (guint i = 0; i < G_N_ELEMENTS(rows); i++) {
+        SimResult r;
+        sim_run(&rows[i].spec, &r);
+        const SimSpec *sp = &rows[i].spec;
+        if (!r.finished || r.over_limit)
+            fail_msg("%s: finished %d, %u ticks over the limit", rows[i].what, r.finished,
+                     r.over_limit);
+        if (rows[i].max_gap != G_MAXUINT && r.max_gap > rows[i].max_gap)
+            fail_msg("%s: shares %u apart while a node waited", rows[i].what, r.max_gap);
+        if (g_getenv("SIM_TRACE"))
+            g_printerr("%s: gap %u idle %u first %u %u %u %u last %u %u %u %u\n", rows[i].what,
+                       r.max_gap, r.idle, r.first_tick[0], r.first_tick[1], r.first_tick[2],
+                       r.first_tick[3], r.done_tick[0], r.done_tick[1], r.done_tick[2],
+                       r.done_tick[3]);
+        for (guint a = 0; a < sp->nodes; a++) {
+            if (sp->mute[a])
+                continue;
+            if (r.first_tick[a] > rows[i].first_by)
+                fail_msg("%s: node %u first took a slot at tick %u", rows[i].what, a,
+                         r.first_tick[a]);
+            for (guint b = 0; b < sp->nodes; b++)
+                if (!sp->mute[b] && rows[i].finish_skew != G_MAXUINT &&
+                    sp->waiting[a] == sp->waiting[b] && sp->duration[a] == sp->duration[b] &&
+                    r.done_tick[a] > r.done_tick[b] + rows[i].finish_skew)
+                    fail_msg("%s: node %u finished at tick %u, node %u at %u", rows[i].what, a,
+                             r.done_tick[a], b, r.done_tick[b]);
+        }
+        /* a slot never stays free while someone could use it - except while deferring to a
+         * mute node, and then for at most VMIG_SLOTS_DEFER_MAX_MS */
+        gboolean any_mute = sp->mute[0] || sp->mute[1] || sp->mute[2] || sp->mute[3];
+        guint idle_max = any_mute ? VMIG_SLOTS_DEFER_MAX_MS / SIM_TICK_MS + 1 : 0;
+        if (r.idle > idle_max || (any_mute && r.idle < idle_max - 1))
+            fail_msg("%s: a slot stayed free for %u ticks while a node waited", rows[i].what,
+                     r.idle);
+    }
+
+    /* The old behaviour fails the same check: the fastest daemon takes both slots. */
+    SimSpec naive = {2, 2, 2, {6, 6}, {4, 4}, {0}, FALSE};
+    SimResult r;
+    sim_run(&naive, &r);
+    assert_true(r.finished);
+    assert_int_equal(r.over_limit, 0);
+    assert_int_equal(r.max_gap, 2);
+    assert_true(r.first_tick[1] > r.first_tick[0]);
+}
+
 int
 main(void)
 {
@@ -300,6 +744,8 @@ main(void)
         cmocka_unit_test(test_renew),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_wait_reason),
+        cmocka_unit_test(test_fair),
+        cmocka_unit_test(test_fair_simulation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

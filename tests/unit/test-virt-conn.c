@@ -115,6 +115,9 @@ test_job_calls_errors(void **state)
     assert_false(vmig_virt_domain_set_max_speed(dom, VMIG_VIRT_BANDWIDTH_UNLIMITED + 1, &error));
     assert_true(g_error_matches(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_INVALID));
     g_clear_error(&error);
+    assert_false(vmig_virt_domain_set_max_postcopy_speed(dom, 64, &error));
+    assert_non_null(strstr(error->message, "ns1/vm1: virDomainMigrateSetMaxSpeed(POSTCOPY)"));
+    g_clear_error(&error);
     assert_false(vmig_virt_domain_set_max_downtime(dom, 300, &error));
     assert_non_null(strstr(error->message, "virDomainMigrateSetMaxDowntime"));
     g_clear_error(&error);
