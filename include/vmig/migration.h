@@ -134,6 +134,16 @@ typedef struct {
  */
 void vmig_migration_decide(const VmigMigrationFacts *facts, VmigMigrationDecision *out);
 
+/**
+ * vmig_migration_recovery_backoff_ms:
+ * @failed_attempts: resume attempts of a failed post-copy that failed so far (0 counts as 1)
+ *
+ * Pure. A broken link usually comes back within seconds, and a failing attempt costs one
+ * libvirt connection through the proxy: attempts are spaced 1, 2, 4, 8 s, then every 15 s.
+ * Returns: ms before the next attempt (RECOVER_POSTCOPY's recovery_next_ms).
+ */
+guint vmig_migration_recovery_backoff_ms(guint failed_attempts);
+
 /* Frees the decision's reason; the struct itself is the caller's. */
 void vmig_migration_decision_clear(VmigMigrationDecision *d);
 

@@ -19,19 +19,8 @@
 
 #include "controller-private.h"
 
-/* Attempts are spaced 1, 2, 4, 8, 15, 15, ... s: a broken link usually comes back within
- * seconds, and a failing attempt costs one libvirt connection through the proxy. */
-#define CTL_RECOVER_FIRST_MS 1000
-#define CTL_RECOVER_MAX_MS   15000
-
-static guint
-ctl_recover_backoff_ms(guint failed_attempts)
-{
-    guint ms = CTL_RECOVER_FIRST_MS;
-    for (guint i = 1; i < failed_attempts && ms < CTL_RECOVER_MAX_MS; i++)
-        ms *= 2;
-    return MIN(ms, CTL_RECOVER_MAX_MS);
-}
+/* Attempts are spaced by vmig_migration_recovery_backoff_ms(): 1, 2, 4, 8, then 15 s. */
+#define ctl_recover_backoff_ms vmig_migration_recovery_backoff_ms
 
 static JsonNode *
 ctl_recover_vmim_node(CtlJob *job)

@@ -78,6 +78,15 @@ vmig_migration_complete(const VmigMigrationFacts *f, VmigMigrationDecision *d)
                        g_strdup(f->local_job_reason));
 }
 
+guint
+vmig_migration_recovery_backoff_ms(guint failed_attempts)
+{
+    guint ms = 1000;
+    for (guint i = 1; i < failed_attempts && ms < 15000; i++)
+        ms *= 2;
+    return MIN(ms, 15000);
+}
+
 /* A post-copy that failed and can be resumed: the guest's memory is split between the
  * nodes, so neither side may give up on it early. One resume attempt at a time; the
  * controller spaces them (its backoff sets recovery_next_ms); at the deadline the VMIM

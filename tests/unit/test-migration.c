@@ -502,6 +502,17 @@ test_source_postcopy_recovery(void **state)
         run(&cases[i]);
     assert_string_equal(vmig_migration_action_to_string(VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY),
                         "recover-postcopy");
+    assert_string_equal(vmig_migration_action_to_string(VMIG_MIGRATION_ACTION_REOPEN_TARGET),
+                        "reopen-target");
+    static const struct {
+        guint failed;
+        guint ms;
+    } backoff[] = {{0, 1000}, {1, 1000},  {2, 2000},  {3, 4000},
+                   {4, 8000}, {5, 15000}, {6, 15000}, {G_MAXUINT, 15000}};
+    for (gsize i = 0; i < G_N_ELEMENTS(backoff); i++)
+        if (vmig_migration_recovery_backoff_ms(backoff[i].failed) != backoff[i].ms)
+            fail_msg("backoff after %u failed attempts: %u ms, want %u", backoff[i].failed,
+                     vmig_migration_recovery_backoff_ms(backoff[i].failed), backoff[i].ms);
 }
 
 static void
