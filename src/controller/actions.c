@@ -1234,7 +1234,7 @@ ctl_reconcile_done(GObject *src, GAsyncResult *res, gpointer data)
             job->conn = g_steal_pointer(&w->conn);
             job->dom = g_steal_pointer(&w->dom);
         }
-        vmig_ctl_recover_adopt(job, NULL);
+        vmig_ctl_recover_adopt(job);
         return;
     }
     gboolean active = w->has_stats && (w->stats.type == VMIG_VIRT_JOB_BOUNDED ||
@@ -1478,6 +1478,16 @@ vmig_ctl_publish_target(CtlJob *job, const char *address)
     vmig_ctl_edit_set(vmi, "status.migrationState.targetDirectMigrationNodePorts",
                       vmig_proxy_target_port_map(ctl->proxy, job->uid));
     ctl_chain_add(c, VMIG_KUBE_VMI, job->ns, job->vmi_name, TRUE, vmi, FALSE);
+    ctl_chain_run(c, NULL, NULL, NULL);
+}
+
+void
+vmig_ctl_write_mode_postcopy(CtlJob *job)
+{
+    VmigCtlEdit *e = ctl_vmi_edit(job);
+    vmig_ctl_edit_set_string(e, "status.migrationState.mode", "PostCopy");
+    CtlChain *c = ctl_chain_new(job);
+    ctl_chain_add(c, VMIG_KUBE_VMI, job->ns, job->vmi_name, TRUE, e, TRUE);
     ctl_chain_run(c, NULL, NULL, NULL);
 }
 

@@ -219,6 +219,8 @@ void vmig_ctl_migration_done(VmigVirtMigration *mig, const VmigVirtOutcome *outc
 void vmig_ctl_watch_migration(CtlJob *job);
 /* Target: the VMI's targetNodeAddress and targetDirectMigrationNodePorts from our proxy. */
 void vmig_ctl_publish_target(CtlJob *job, const char *address);
+/* The VMI's migrationState.mode = PostCopy (the target reopens its listeners by it). */
+void vmig_ctl_write_mode_postcopy(CtlJob *job);
 /* The progress annotation now, with @state ("Running", "PostCopyRecovering", ...). */
 void vmig_ctl_write_progress(CtlJob *job, const char *state);
 /* recover.c: post-copy failure recovery, source role (B14) */
@@ -227,7 +229,7 @@ void vmig_ctl_write_progress(CtlJob *job, const char *state);
 gboolean vmig_ctl_recover_on_outcome(CtlJob *job, VmigVirtMigration *mig,
                                      const VmigVirtOutcome *outcome);
 /* A restarted daemon found the source domain paused with reason post-copy failed. */
-void vmig_ctl_recover_adopt(CtlJob *job, VmigModelVmim *vmim);
+void vmig_ctl_recover_adopt(CtlJob *job);
 /* RECOVER_POSTCOPY: source proxy up again, then virDomainMigrateToURI3 + POSTCOPY_RESUME. */
 void vmig_ctl_recover_attempt(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi);
 /* REOPEN_TARGET: the target restarted during post-copy: listeners again, ports published. */

@@ -56,6 +56,7 @@ ctl_recover_start(CtlJob *job, const char *why)
     job->pc_event = g_steal_pointer(&msg);
     ctl_recover_event(job, TRUE, "PostCopyRecovering", job->pc_event);
     vmig_ctl_write_progress(job, "PostCopyRecovering");
+    vmig_ctl_write_mode_postcopy(job);
 }
 
 /* Every attempt repeats the event (the recorder counts repeats): the first one is often
@@ -67,6 +68,8 @@ ctl_recover_still(CtlJob *job, gboolean attempt_started)
 {
     if (attempt_started && job->pc_event)
         ctl_recover_event(job, TRUE, "PostCopyRecovering", job->pc_event);
+    if (attempt_started && job->pc_attempts == 1)
+        vmig_ctl_write_mode_postcopy(job); /* again: the first write may have met the outage */
     vmig_ctl_write_progress(job, "PostCopyRecovering");
 }
 
@@ -138,7 +141,7 @@ vmig_ctl_recover_on_outcome(CtlJob *job, VmigVirtMigration *mig, const VmigVirtO
 }
 
 void
-vmig_ctl_recover_adopt(CtlJob *job, VmigModelVmim *vmim)
+vmig_ctl_recover_adopt(CtlJob *job)
 {
     if (job->ctl->cfg->postcopy_recovery_timeout_ms == 0) {
         /* recovery switched off: the earlier behaviour, said plainly */
@@ -163,6 +166,7 @@ vmig_ctl_recover_facts(CtlJob *job, VmigMigrationFacts *f)
     if (!job->pc_recovering)
         return;
     f->recovering = TRUE;
+    f->post_copy = TRUE; /* even if the VMI's mode was never written (the API was away too) */
     f->recovery_next_ms = job->pc_next_ms;
     f->recovery_deadline_ms = job->pc_deadline_ms;
     g_free(job->pc_give_up);

@@ -159,6 +159,9 @@ vmig_migration_source_deleting(const VmigMigrationFacts *f, VmigMigrationDecisio
                                g_strdup("abort not possible during post-copy"));
         else if (f->recovering)
             vmig_migration_recovering(f, d);
+        else if (!f->local_job && f->phase == VMIG_MODEL_MIGRATION_PHASE_RUNNING)
+            /* we restarted: libvirt says where the guest is (a failed post-copy is resumed) */
+            vmig_migration_set(d, VMIG_MIGRATION_ACTION_RECONCILE, f->phase, NULL);
         return;
     }
     if (f->local_job) {

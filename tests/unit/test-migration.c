@@ -458,6 +458,13 @@ test_source_postcopy_recovery(void **state)
          }),
          VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY,
          VMIG_MODEL_MIGRATION_PHASE_RUNNING, NULL, -1},
+        {"deleted during post-copy, then we restarted: ask libvirt", ({
+             VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_RUNNING, "node-a");
+             f.deleting = f.post_copy = f.abort_requested = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_RECONCILE,
+         VMIG_MODEL_MIGRATION_PHASE_RUNNING, NULL, -1},
         {"deleted, recovery deadline passed: Failed with the hint", ({
              VmigMigrationFacts f = recovering(T0 - 1000, T0);
              f.deleting = f.abort_requested = TRUE;
