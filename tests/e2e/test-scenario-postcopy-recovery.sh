@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test-scenario-postcopy-recovery.sh [--restart-source|--restart-target] - the data path breaks during
-# post-copy and comes back: the migration must be resumed, never lost (B14 with recovery).
+# test-scenario-postcopy-recovery.sh [--restart-source|--restart-target|--delete-vmim|
+#   --silent-outage] - the data path breaks during post-copy and comes back: the migration must
+# be resumed, never lost (B14 with recovery).
 #
 # The guest dirties 25 MiB/s; node-a's link is shaped to 10 MB/s so pre-copy cannot
 # converge and post-copy takes ~10 s; the KubeVirt CR allows post-copy with
@@ -9,7 +10,8 @@
 # (ss -K on both nodes: the proxy's libvirt and memory channels) and node-a's link stays down
 # for 4 s. Both domains are then paused (post-copy failed); the source keeps the VMIM
 # Running, retries the resume with backoff while the link is down, and resumes once it is up.
-# With --silent-outage nothing is reset: the link goes down and stays down until libvirt and
+# With --delete-vmim the VMIM is deleted during the outage: the abort is refused, the recovery
+# goes on, and the VMIM disappears after the success. With --silent-outage nothing is reset: the link goes down and stays down until libvirt and
 # the proxies' TCP timeouts fail the post-copy on the source (≈ 26-30 s), and comes back at once,
 # usually before the destination noticed (≈ 85 s in all: not in the default e2e list). With --restart-source vmigrated on node-a is SIGKILLed during the outage and started again
 # after it: the new daemon finds the domain paused (post-copy failed) and takes over. With
@@ -24,10 +26,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib/scenario.sh"
 restart=0
 silent=0
+delete=0
 case ${1:-} in
 --restart-source) restart=1; victim=node-a ;;
 --restart-target) restart=1; victim=node-b ;;
 --silent-outage) silent=1 ;;
+--delete-vmim) delete=1 ;;
 esac
 e2e_begin
 
@@ -58,6 +62,10 @@ e2e_wait_for $((silent ? 60 : 10)) "source paused (post-copy failed)" \
     bash -c "[[ \$(virsh -c '$(pod_uri node-a ns1 vm1)' domstate --reason ns1_vm1 | head -1) == 'paused (post-copy failed)' ]]" ||
     e2e_die "source is '$(vm_state node-a ns1 vm1)' after the cut"
 ((silent)) && e2e_log "source paused (post-copy failed) $(($(e2e_now_ms) - t0)) ms after the link went down"
+if ((delete)); then
+    kctl delete vmim mig1 -n ns1 --wait=false >/dev/null
+    e2e_log "deleted mig1 during the outage"
+fi
 if ((restart)); then
     vmigrated_kill $victim
     mv "$E2E_ROOT/logs/vmigrated-$victim.log" "$E2E_ROOT/logs/vmigrated-$victim-killed.log"
@@ -71,11 +79,24 @@ e2e_log "link of node-a up again; target is '$(pod_virsh node-b ns1 vm1 domstate
 ((restart)) && vmigrated_start $victim
 [[ $(vmim_phase ns1 mig1) == Running ]] || e2e_die "mig1 is $(vmim_phase ns1 mig1) during the recovery: $(vmim_reason ns1 mig1)"
 
-vmim_wait ns1 mig1 "Succeeded|Failed" 60 || e2e_die "mig1 still $(vmim_phase ns1 mig1) 60 s after the link came back"
-t1=$(e2e_now_ms)
-[[ $(vmim_phase ns1 mig1) == Succeeded ]] || e2e_die "mig1 Failed: $(vmim_reason ns1 mig1)"
-[[ $(scen_phases mig1) != *Failed* ]] || e2e_die "mig1 went through Failed: $(scen_phases mig1)"
+if ((delete)); then
+    # deleting cannot bring the guest back: the abort is refused, the recovery goes on, the
+    # migration completes and only then does the VMIM go away
+    e2e_wait_for 60 "VMI nodeName node-b" scen_vmi_node_is node-b ||
+        e2e_die "VMI nodeName '$(vmi_node ns1 vm1)' 60 s after the link came back (mig1: $(vmim_phase ns1 mig1))"
+    t1=$(e2e_now_ms)
+    e2e_wait_for 30 "mig1 gone" scen_vmim_gone mig1 || e2e_die "mig1 still there: $(vmim_phase ns1 mig1)"
+    [[ $(scen_vmi_state failed) != true ]] || e2e_die "VMI migrationState.failed set: $(scen_vmi_state failureReason)"
+else
+    vmim_wait ns1 mig1 "Succeeded|Failed" 60 || e2e_die "mig1 still $(vmim_phase ns1 mig1) 60 s after the link came back"
+    t1=$(e2e_now_ms)
+    [[ $(vmim_phase ns1 mig1) == Succeeded ]] || e2e_die "mig1 Failed: $(vmim_reason ns1 mig1)"
+    [[ $(scen_phases mig1) != *Failed* ]] || e2e_die "mig1 went through Failed: $(scen_phases mig1)"
+fi
 events=$(kctl get events -n ns1 -o 'jsonpath={range .items[*]}{.involvedObject.name}:{.reason} {end}')
+if ((delete)); then
+    [[ $events == *mig1:FailedAbortMigration* ]] || e2e_die "no FailedAbortMigration event on mig1: $events"
+fi
 [[ $events == *mig1:PostCopyRecovering* ]] || e2e_die "no PostCopyRecovering event on mig1: $events"
 [[ $events == *mig1:PostCopyRecovered* ]] || e2e_die "no PostCopyRecovered event on mig1: $events"
 [[ $(scen_vmi_state mode) == PostCopy ]] || e2e_die "VMI mode '$(scen_vmi_state mode)', want PostCopy"
@@ -88,4 +109,4 @@ recovered=$(grep -o 'resumed and completed: [^"]*' "$E2E_ROOT/logs/vmigrated-nod
 if [[ ${victim:-} == node-b ]]; then
     [[ $events == *mig1:PostCopyTargetReopened* ]] || e2e_die "node-b did not reopen its listeners: $events"
 fi
-e2e_log "PASS: post-copy recovered$( ((restart)) && echo " across a restart of $victim's daemon"): Succeeded $((t1 - t0)) ms after the cut ($attempts resume attempt(s) started; $recovered)"
+e2e_log "PASS: post-copy recovered$( ((restart)) && echo " across a restart of $victim's daemon")$( ((delete)) && echo " with the VMIM deleted"): Succeeded $((t1 - t0)) ms after the cut ($attempts resume attempt(s) started; $recovered)"
