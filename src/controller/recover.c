@@ -373,6 +373,7 @@ ctl_recover_go(CtlJob *job, CtlRecoverCall *r)
                                                 vmig_ctl_migration_done, job, &err);
     if (!job->migration) {
         job->pc_attempts--;
+        vmig_ctl_budget_leave(job);
         ctl_recover_attempt_failed(job, err->message);
         return;
     }
