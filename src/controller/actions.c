@@ -1382,6 +1382,7 @@ vmig_ctl_perform(CtlJob *job, const VmigMigrationDecision *d, VmigModelVmim *vmi
         ctl_start(job, vmim, vmi);
         return;
     case VMIG_MIGRATION_ACTION_COMPLETE:
+        vmig_ctl_recover_gave_up(job);
         ctl_complete(job, vmim, vmi, d->next_phase == VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED,
                      d->reason);
         return;

@@ -87,6 +87,7 @@ struct _CtlJob {
     gint64 pc_since_ms;    /* the failure was seen (wall ms) */
     gint64 pc_deadline_ms; /* give up then */
     gint64 pc_next_ms;     /* next resume attempt not before */
+    gboolean pc_gave_up;   /* the deadline passed: Failed is being written */
     guint pc_attempts;
     char *pc_error;   /* the last attempt's failure */
     char *pc_give_up; /* the Failed reason at the deadline */
@@ -234,6 +235,8 @@ void vmig_ctl_recover_adopt(CtlJob *job);
 void vmig_ctl_recover_attempt(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi);
 /* REOPEN_TARGET: the target restarted during post-copy: listeners again, ports published. */
 void vmig_ctl_recover_reopen_target(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi);
+/* COMPLETE while recovering: the deadline passed (logged and counted once). */
+void vmig_ctl_recover_gave_up(CtlJob *job);
 /* The recovery facts of the state machine. */
 void vmig_ctl_recover_facts(CtlJob *job, VmigMigrationFacts *f);
 /* The recovery's figures in the progress annotation (attempts, deadline, last error). */
@@ -244,8 +247,10 @@ void vmig_ctl_recover_clear(CtlJob *job);
 const VmigKubeResource *vmig_ctl_informer_resource(CtlInformer which);
 
 /* metrics.c: each called from one point; no-ops without a registry */
-void vmig_ctl_metrics_sample(CtlJob *job);                /* ctl_on_sample */
-void vmig_ctl_metrics_started(CtlJob *job);               /* virDomainMigrateToURI3 started */
+void vmig_ctl_metrics_sample(CtlJob *job);  /* ctl_on_sample */
+void vmig_ctl_metrics_started(CtlJob *job); /* virDomainMigrateToURI3 started */
+/* recover.c: "failed", "attempt", "recovered", "gave_up" */
+void vmig_ctl_metrics_recovery(CtlJob *job, const char *result);
 void vmig_ctl_metrics_complete(CtlJob *job, gboolean ok); /* ctl_complete */
 void vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel, guint64 forward,
                                  guint64 reverse, gboolean ok); /* proxy connection ended */

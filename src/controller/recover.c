@@ -42,6 +42,7 @@ ctl_recover_start(CtlJob *job, const char *why)
     guint timeout_ms = job->ctl->cfg->postcopy_recovery_timeout_ms;
     job->postcopy = TRUE;
     job->pc_recovering = TRUE;
+    job->pc_gave_up = FALSE;
     job->pc_since_ms = now;
     job->pc_deadline_ms = now + timeout_ms;
     job->pc_attempts = 0;
@@ -52,6 +53,7 @@ ctl_recover_start(CtlJob *job, const char *why)
         job->ns, job->vmi_name, why, job->ctl->cfg->node_name,
         job->target_node ? job->target_node : "the target", timeout_ms / 1000);
     g_warning("VMIM %s: %s", job->key, msg);
+    vmig_ctl_metrics_recovery(job, "failed");
     g_free(job->pc_event);
     job->pc_event = g_steal_pointer(&msg);
     ctl_recover_event(job, TRUE, "PostCopyRecovering", job->pc_event);
@@ -85,6 +87,7 @@ vmig_ctl_recover_on_outcome(CtlJob *job, VmigVirtMigration *mig, const VmigVirtO
                 (vmig_ctl_wall_ms() - job->pc_since_ms) / 1000.0);
             g_message("VMIM %s: %s", job->key, msg);
             ctl_recover_event(job, FALSE, "PostCopyRecovered", msg);
+            vmig_ctl_metrics_recovery(job, "recovered");
             job->pc_recovering = FALSE;
         }
         return FALSE;
@@ -203,6 +206,21 @@ vmig_ctl_recover_progress(CtlJob *job, JsonBuilder *b)
 }
 
 void
+vmig_ctl_recover_gave_up(CtlJob *job)
+{
+    if (!job->pc_recovering || job->job_done || job->pc_gave_up)
+        return;
+    g_warning("VMIM %s: giving up the post-copy recovery after %u attempts: the guest stays "
+              "paused on %s and %s",
+              job->key, job->pc_attempts, job->ctl->cfg->node_name,
+              job->target_node ? job->target_node : "the target");
+    vmig_ctl_metrics_recovery(job, "gave_up");
+    /* still "recovering" for the state machine: the Failed write is repeated until it lands
+     * (the API server may be behind the same outage) */
+    job->pc_gave_up = TRUE;
+}
+
+void
 vmig_ctl_recover_clear(CtlJob *job)
 {
     g_clear_pointer(&job->pc_event, g_free);
@@ -210,6 +228,7 @@ vmig_ctl_recover_clear(CtlJob *job)
     g_clear_pointer(&job->pc_error, g_free);
     g_clear_pointer(&job->pc_give_up, g_free);
     job->pc_recovering = FALSE;
+    job->pc_gave_up = FALSE;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -378,6 +397,7 @@ ctl_recover_go(CtlJob *job, CtlRecoverCall *r)
         return;
     }
     vmig_ctl_watch_migration(job);
+    vmig_ctl_metrics_recovery(job, "attempt");
     g_message("VMIM %s: post-copy resume attempt %u (%.1f s after the failure)", job->key,
               job->pc_attempts, (vmig_ctl_wall_ms() - job->pc_since_ms) / 1000.0);
     ctl_recover_still(job, TRUE);
