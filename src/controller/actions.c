@@ -1482,14 +1482,25 @@ vmig_ctl_publish_target(CtlJob *job, const char *address)
     ctl_chain_run(c, NULL, NULL, NULL);
 }
 
+static void
+ctl_mode_written(GObject *src, GAsyncResult *res, gpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) out = vmig_kube_call_finish(res, NULL, &err);
+    if (!out)
+        g_debug("%s: mode not written: %s", ((VmigCtlEdit *)data)->what, err->message);
+    vmig_ctl_edit_free(data);
+}
+
 void
 vmig_ctl_write_mode_postcopy(CtlJob *job)
 {
+    /* Not a chain: a chain keeps the job busy, and the API server may be behind the same
+     * outage as the migration; resume attempts must not wait for it. */
     VmigCtlEdit *e = ctl_vmi_edit(job);
     vmig_ctl_edit_set_string(e, "status.migrationState.mode", "PostCopy");
-    CtlChain *c = ctl_chain_new(job);
-    ctl_chain_add(c, VMIG_KUBE_VMI, job->ns, job->vmi_name, TRUE, e, TRUE);
-    ctl_chain_run(c, NULL, NULL, NULL);
+    vmig_kube_mutate(job->ctl->kube, vmig_kube_resource(VMIG_KUBE_VMI), job->ns, job->vmi_name,
+                     TRUE, NULL, 0, vmig_ctl_edit_apply, e, NULL, ctl_mode_written, e);
 }
 
 void
