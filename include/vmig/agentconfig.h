@@ -64,11 +64,12 @@ typedef struct {
     char *domain_name;    /* libvirt domain name, template; KubeVirt: {namespace}_{name} */
 
     /* timing, all in milliseconds */
-    guint shutdown_grace_ms;       /* finish or hand over live migrations on SIGTERM */
-    guint target_ready_timeout_ms; /* Scheduled/PreparingTarget deadline (B15) */
-    guint job_poll_interval_ms;    /* virDomainGetJobStats sampling */
-    guint status_interval_ms;      /* progress written to status at most this often */
-    guint abort_wait_ms;           /* bounded wait after virDomainAbortJob */
+    guint shutdown_grace_ms;            /* finish or hand over live migrations on SIGTERM */
+    guint target_ready_timeout_ms;      /* Scheduled/PreparingTarget deadline (B15) */
+    guint job_poll_interval_ms;         /* virDomainGetJobStats sampling */
+    guint status_interval_ms;           /* progress written to status at most this often */
+    guint abort_wait_ms;                /* bounded wait after virDomainAbortJob */
+    guint postcopy_recovery_timeout_ms; /* retry VIR_MIGRATE_POSTCOPY_RESUME this long (B14) */
 
     /* limits */
     guint inbound_migrations;         /* migrations this node receives at once (inbound slots) */

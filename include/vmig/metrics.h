@@ -62,6 +62,9 @@ typedef enum {
 #define VMIG_METRICS_RECONNECTS     "vmigrated_watch_reconnects_total"     /* resource */
 #define VMIG_METRICS_API_ERRORS     "vmigrated_api_errors_total"           /* resource */
 #define VMIG_METRICS_READY          "vmigrated_ready"
+/* post-copy failure recovery (B14): result = failed (a resumable post-copy failure began a
+ * recovery), attempt (a resume call started), recovered, gave_up */
+#define VMIG_METRICS_POSTCOPY_RECOVERY "vmigrated_postcopy_recovery_total"
 /* bytes/s: the speed limit libvirt applies to each running outbound migration (its share of
  * the node's budget, or its own bandwidthPerMigration); the node's budget, 0 = off */
 #define VMIG_METRICS_BANDWIDTH_LIMIT                                                               \

@@ -27,25 +27,31 @@ typedef enum {
 
 /* The next action. Each has one performer in the controller. */
 typedef enum {
-    VMIG_MIGRATION_ACTION_NONE,           /* nothing to do now (maybe wake later) */
-    VMIG_MIGRATION_ACTION_ACCEPT,         /* add finalizer, phase Pending */
-    VMIG_MIGRATION_ACTION_WAIT,           /* stay; the reason is shown (limits, peer) */
-    VMIG_MIGRATION_ACTION_FAIL,           /* phase Failed with the reason; release */
-    VMIG_MIGRATION_ACTION_CLAIM,          /* set VMI migrationState.migrationUid (precondition),
-                                             phase Scheduling */
-    VMIG_MIGRATION_ACTION_SCHEDULE,       /* write targetNode/sourceNode, phase Scheduled */
-    VMIG_MIGRATION_ACTION_PREPARE_TARGET, /* target checks + listeners, PreparingTarget ->
-                                             TargetReady with address and ports */
-    VMIG_MIGRATION_ACTION_START,          /* source proxy + virDomainMigrateToURI3, Running */
-    VMIG_MIGRATION_ACTION_COMPLETE,       /* local job ended: Succeeded or Failed */
-    VMIG_MIGRATION_ACTION_ABORT,          /* VMIM deleted while Running: virDomainAbortJob */
-    VMIG_MIGRATION_ACTION_REFUSE_ABORT,   /* deleted during post-copy: event, keep running */
-    VMIG_MIGRATION_ACTION_CANCEL,         /* deleted before Running: release the claim,
-                                             abortStatus Succeeded, drop finalizer */
-    VMIG_MIGRATION_ACTION_RECONCILE,      /* Running but no local job (daemon restarted):
-                                             ask libvirt what happened */
-    VMIG_MIGRATION_ACTION_TAKE_OVER,      /* target after success: VMI status.nodeName = us */
-    VMIG_MIGRATION_ACTION_RELEASE,        /* final: free local resources, drop finalizer */
+    VMIG_MIGRATION_ACTION_NONE,             /* nothing to do now (maybe wake later) */
+    VMIG_MIGRATION_ACTION_ACCEPT,           /* add finalizer, phase Pending */
+    VMIG_MIGRATION_ACTION_WAIT,             /* stay; the reason is shown (limits, peer) */
+    VMIG_MIGRATION_ACTION_FAIL,             /* phase Failed with the reason; release */
+    VMIG_MIGRATION_ACTION_CLAIM,            /* set VMI migrationState.migrationUid (precondition),
+                                               phase Scheduling */
+    VMIG_MIGRATION_ACTION_SCHEDULE,         /* write targetNode/sourceNode, phase Scheduled */
+    VMIG_MIGRATION_ACTION_PREPARE_TARGET,   /* target checks + listeners, PreparingTarget ->
+                                               TargetReady with address and ports */
+    VMIG_MIGRATION_ACTION_START,            /* source proxy + virDomainMigrateToURI3, Running */
+    VMIG_MIGRATION_ACTION_COMPLETE,         /* local job ended: Succeeded or Failed */
+    VMIG_MIGRATION_ACTION_ABORT,            /* VMIM deleted while Running: virDomainAbortJob */
+    VMIG_MIGRATION_ACTION_REFUSE_ABORT,     /* deleted during post-copy: event, keep running */
+    VMIG_MIGRATION_ACTION_CANCEL,           /* deleted before Running: release the claim,
+                                               abortStatus Succeeded, drop finalizer */
+    VMIG_MIGRATION_ACTION_RECONCILE,        /* Running but no local job (daemon restarted):
+                                               ask libvirt what happened */
+    VMIG_MIGRATION_ACTION_TAKE_OVER,        /* target after success: VMI status.nodeName = us */
+    VMIG_MIGRATION_ACTION_RELEASE,          /* final: free local resources, drop finalizer */
+    VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY, /* source: a post-copy that failed is resumable:
+                                               proxy up, virDomainMigrateToURI3 again with
+                                               VIR_MIGRATE_POSTCOPY_RESUME */
+    VMIG_MIGRATION_ACTION_REOPEN_TARGET,    /* target restarted during post-copy: listeners
+                                               again, new ports published (phase unchanged) so
+                                               the source can resume */
 } VmigMigrationAction;
 
 /* A snapshot of everything one decision needs. Strings are borrowed. Times are
@@ -95,6 +101,14 @@ typedef struct {
     gboolean local_target;        /* target: our listeners for this VMIM are up */
     gboolean local_resources;     /* any proxy/listener/job state of ours exists */
     gboolean domain_here;         /* target: the domain runs in the local pod's libvirt */
+
+    /* source: post-copy recovery (the call failed after the switch; both domains are paused
+     * with reason post-copy failed and libvirt can resume the migration) */
+    gboolean recovering;          /* the VMIM stays Running while we try to resume */
+    gint64 recovery_next_ms;      /* no resume attempt before this time */
+    gint64 recovery_deadline_ms;  /* give up (Failed) at this time */
+    const char *recovery_give_up; /* the Failed reason then: where the guest is paused and
+                                     how an operator resumes it */
 } VmigMigrationFacts;
 
 typedef struct {
@@ -114,9 +128,21 @@ typedef struct {
  * Decides this daemon's role for the VMIM and its next action. Pure: same facts,
  * same decision. Mirrors the split of KubeVirt's migration controller and
  * virt-handler (source and target), with deadlines on every waiting phase
- * (field case B15) and one owner per VMI (B19).
+ * (field case B15) and one owner per VMI (B19). A post-copy that failed is never
+ * Failed at once while it can be resumed: the VMIM stays Running and the source
+ * retries RECOVER_POSTCOPY until the recovery deadline (B14).
  */
 void vmig_migration_decide(const VmigMigrationFacts *facts, VmigMigrationDecision *out);
+
+/**
+ * vmig_migration_recovery_backoff_ms:
+ * @failed_attempts: resume attempts of a failed post-copy that failed so far (0 counts as 1)
+ *
+ * Pure. A broken link usually comes back within seconds, and a failing attempt costs one
+ * libvirt connection through the proxy: attempts are spaced 1, 2, 4, 8 s, then every 15 s.
+ * Returns: ms before the next attempt (RECOVER_POSTCOPY's recovery_next_ms).
+ */
+guint vmig_migration_recovery_backoff_ms(guint failed_attempts);
 
 /* Frees the decision's reason; the struct itself is the caller's. */
 void vmig_migration_decision_clear(VmigMigrationDecision *d);

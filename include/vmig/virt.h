@@ -66,6 +66,10 @@ typedef struct {
     const char *disks_uri;            /* VIR_MIGRATE_PARAM_DISKS_URI, "unix://<proxy NBD socket>" */
     gboolean shared_storage_declared; /* VIR_MIGRATE_UNSAFE: disks on storage both nodes see */
     guint64 bandwidth_mibps;          /* VIR_MIGRATE_PARAM_BANDWIDTH in MiB/s; 0 = unlimited */
+    gboolean postcopy_resume;         /* VIR_MIGRATE_POSTCOPY_RESUME (libvirt >= 8.5): resume a
+                                         migration that failed after the post-copy switch; the
+                                         other settings must be the original call's; needs
+                                         allow_postcopy */
     guint64 bandwidth_postcopy_mibps; /* VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY in MiB/s; 0 = not
                                          sent (QEMU: post-copy unlimited) */
 } VmigVirtMigrateSettings;
@@ -204,6 +208,9 @@ typedef struct {
     guint downtime_steps;                 /* 0 = off: max downtime left to libvirt/QEMU */
     guint64 downtime_max_ms;              /* last step's value; steps rise linearly to it */
     guint downtime_step_delay_ms;         /* time between steps */
+    gboolean resume_postcopy;             /* the job resumes a failed post-copy
+                                             (VIR_MIGRATE_POSTCOPY_RESUME): the decider starts
+                                             in post-copy; needs allow_postcopy */
 } VmigVirtMonitorConfig;
 
 void vmig_virt_monitor_config_init(VmigVirtMonitorConfig *config);
@@ -211,7 +218,8 @@ void vmig_virt_monitor_config_init(VmigVirtMonitorConfig *config);
 /**
  * vmig_virt_monitor_config_validate:
  * @error: VMIG_VIRT_ERROR_INVALID naming the field (poll interval out of range,
- *   timeout action "postcopy" without allow_postcopy, downtime steps without a maximum)
+ *   timeout action "postcopy" or resume_postcopy without allow_postcopy, downtime steps
+ *   without a maximum)
  */
 gboolean vmig_virt_monitor_config_validate(const VmigVirtMonitorConfig *config, GError **error);
 
@@ -281,7 +289,8 @@ typedef struct {
     gboolean has_last;
 } VmigVirtDecider;
 
-/** vmig_virt_decider_init: copies @config; phase pre-copy, nothing seen yet. */
+/** vmig_virt_decider_init: copies @config; phase pre-copy (post-copy with
+ * resume_postcopy: the switch happened in the call being resumed), nothing seen yet. */
 void vmig_virt_decider_init(VmigVirtDecider *d, const VmigVirtMonitorConfig *config);
 
 /**
@@ -354,6 +363,8 @@ typedef enum {
     VMIG_VIRT_DOMAIN_RUNNING_POSTCOPY_FAILED,
     VMIG_VIRT_DOMAIN_SHUTOFF,
     VMIG_VIRT_DOMAIN_OTHER,
+    VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY, /* VIR_DOMAIN_PAUSED_POSTCOPY: the source of a post-copy
+                                         migration libvirt still counts as running */
 } VmigVirtDomainState;
 
 /* Returns: (transfer none): "unknown", "running", "paused", "paused-postcopy-failed", ... */
@@ -379,8 +390,12 @@ typedef struct {
     char *detail; /* libvirt's text (may be consequential); nullable */
     gboolean postcopy_used;
     gboolean paused_to_complete;
-    gboolean completed_event; /* the job-completed event arrived (set by the migration) */
-    gboolean has_stats;       /* the figures below come from completed-job stats */
+    gboolean recoverable; /* POSTCOPY_FAILED and the source is paused with reason post-copy
+                             failed (or still post-copy: a failed resume can leave it so
+                             until QEMU notices): vmig_virt_migration_resume() may finish it */
+    VmigVirtDomainState source_state; /* after the call */
+    gboolean completed_event;         /* the job-completed event arrived (set by the migration) */
+    gboolean has_stats;               /* the figures below come from completed-job stats */
     guint64 downtime_ms, time_elapsed_ms;
     guint64 data_processed, data_total, data_remaining;
     guint64 mem_bps, dirty_rate_bps, iterations;
@@ -392,7 +407,8 @@ typedef struct {
  * the call's error code VIR_ERR_OPERATION_ABORTED, or an abort we issued (unless the
  * job completed) -> aborted with the cause's reason; a
  * failure after the post-copy switch, or a source paused with reason post-copy
- * failed -> postcopy-failed; else failed. The call's error text is kept as detail
+ * failed -> postcopy-failed (recoverable when the source is paused with reason
+ * post-copy failed); else failed. The call's error text is kept as detail
  * only. Returns: (transfer full): free with vmig_virt_outcome_free().
  */
 VmigVirtOutcome *vmig_virt_outcome_derive(const VmigVirtOutcomeInput *in);
@@ -654,6 +670,29 @@ VmigVirtMigration *vmig_virt_migration_start(VmigVirtDomain *dom,
                                              const VmigVirtMonitorConfig *config,
                                              VmigVirtMigrationDoneFunc done, gpointer user_data,
                                              GError **error);
+
+/**
+ * vmig_virt_migration_resume:
+ * @dom: (transfer none): the source domain, paused with reason post-copy failed
+ * @settings: the ORIGINAL call's settings (libvirt wants the same flags and parameters);
+ *   postcopy_resume is added here (errors: VMIG_VIRT_ERROR_INVALID, also when
+ *   allow_postcopy is not set)
+ * @config: the original monitor configuration; resume_postcopy is added here, so no
+ *   timeout, deadline action or abort touches the resumed job
+ *
+ * Resumes a migration that failed after the post-copy switch (libvirt >= 8.5): the same
+ * virDomainMigrateToURI3 call with VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME,
+ * run, watched and reported exactly like vmig_virt_migration_start() (a worker thread,
+ * @done once on the current thread-default context). It needs the data path (proxy
+ * channels) to the destination again; when it fails with the source still paused the
+ * outcome is postcopy-failed with recoverable set, and the caller may try again later.
+ * Returns: (transfer full) (nullable): the migration; free after @done ran.
+ */
+VmigVirtMigration *vmig_virt_migration_resume(VmigVirtDomain *dom,
+                                              const VmigVirtMigrateSettings *settings,
+                                              const VmigVirtMonitorConfig *config,
+                                              VmigVirtMigrationDoneFunc done, gpointer user_data,
+                                              GError **error);
 void vmig_virt_migration_free(VmigVirtMigration *migration);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VmigVirtMigration, vmig_virt_migration_free)
 

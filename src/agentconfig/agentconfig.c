@@ -69,6 +69,8 @@ static const OptSpec vmig_agentconfig_options[] = {
      "progress is written to the objects at most this often"},
     {"abort-wait-ms", OPT_MS, "30000", NULL, F(abort_wait_ms), "MS",
      "bounded wait for an aborted libvirt job to end"},
+    {"postcopy-recovery-timeout-ms", OPT_MS, "300000", NULL, F(postcopy_recovery_timeout_ms), "MS",
+     "how long to retry resuming a post-copy migration whose data path broke"},
     {"inbound-migrations", OPT_COUNT, "2", NULL, F(inbound_migrations), "N",
      "migrations this node receives at once (its inbound slot Leases)"},
     {"migration-bandwidth-budget", OPT_BANDWIDTH, "0", NULL, F(migration_bandwidth_budget),

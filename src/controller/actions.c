@@ -767,6 +767,7 @@ ctl_progress_json(CtlJob *job, const char *state, const VmigVirtOutcome *o)
     ADD_INT("elapsedMs", final ? (gint64)o->time_elapsed_ms : vmig_ctl_wall_ms() - job->started_ms);
     if (final)
         ADD_INT("downtimeMs", o->downtime_ms);
+    vmig_ctl_recover_progress(job, b);
 #undef ADD_INT
     json_builder_end_object(b);
     g_autoptr(JsonNode) root = json_builder_get_root(b);
@@ -809,7 +810,7 @@ ctl_on_sample(VmigVirtMonitor *m, const VmigVirtJobStats *stats, gpointer data)
     if (job->progress_writing ||
         vmig_ctl_wall_ms() - job->progress_written_ms < job->ctl->cfg->status_interval_ms)
         return;
-    ctl_write_progress(job, "Running", NULL);
+    ctl_write_progress(job, job->pc_recovering ? "PostCopyRecovering" : "Running", NULL);
 }
 
 static void
@@ -840,6 +841,8 @@ static void
 ctl_migration_done(VmigVirtMigration *mig, const VmigVirtOutcome *outcome, gpointer data)
 {
     CtlJob *job = data;
+    if (vmig_ctl_recover_on_outcome(job, mig, outcome))
+        return; /* post-copy failed but can be resumed: stays Running (recover.c) */
     job->job_done = TRUE;
     job->job_ok = outcome->kind == VMIG_VIRT_OUTCOME_SUCCEEDED;
     vmig_ctl_budget_leave(job); /* the others get its share at once */
@@ -1239,10 +1242,24 @@ ctl_reconcile_done(GObject *src, GAsyncResult *res, gpointer data)
         vmig_ctl_job_retry(job, 2000);
         return;
     }
+    if (w->state == VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED) {
+        /* libvirt keeps the failed post-copy job for a resume: take the recovery over. */
+        if (!job->dom) {
+            job->conn = g_steal_pointer(&w->conn);
+            job->dom = g_steal_pointer(&w->dom);
+        }
+        vmig_ctl_recover_adopt(job);
+        return;
+    }
     gboolean active = w->has_stats && (w->stats.type == VMIG_VIRT_JOB_BOUNDED ||
                                        w->stats.type == VMIG_VIRT_JOB_UNBOUNDED);
     if (active) {
         /* libvirt still runs the job we started before the restart: wait for it. */
+        vmig_ctl_job_retry(job, 1000);
+        return;
+    }
+    if (w->state == VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY) {
+        /* still in post-copy without a job we can see: libvirt is about to decide */
         vmig_ctl_job_retry(job, 1000);
         return;
     }
@@ -1257,7 +1274,6 @@ ctl_reconcile_done(GObject *src, GAsyncResult *res, gpointer data)
             "running on %s",
             job->ctl->cfg->node_name);
         break;
-    case VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED:
     case VMIG_VIRT_DOMAIN_RUNNING_POSTCOPY_FAILED:
         /* Never resumed here: the guest's memory is split between the nodes (B14). */
         job->job_ok = FALSE;
@@ -1292,6 +1308,7 @@ vmig_ctl_job_release_local(CtlJob *job)
     g_clear_pointer(&job->dom, vmig_virt_domain_free);
     g_clear_pointer(&job->conn, vmig_virt_conn_free);
     g_clear_pointer(&job->outcome, vmig_virt_outcome_free);
+    vmig_ctl_recover_clear(job);
 }
 
 static void
@@ -1379,6 +1396,7 @@ vmig_ctl_perform(CtlJob *job, const VmigMigrationDecision *d, VmigModelVmim *vmi
         ctl_start(job, vmim, vmi);
         return;
     case VMIG_MIGRATION_ACTION_COMPLETE:
+        vmig_ctl_recover_gave_up(job);
         ctl_complete(job, vmim, vmi, d->next_phase == VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED,
                      d->reason);
         return;
@@ -1401,5 +1419,107 @@ vmig_ctl_perform(CtlJob *job, const VmigMigrationDecision *d, VmigModelVmim *vmi
         ctl_release(job,
                     d->role != VMIG_MIGRATION_ROLE_TARGET && vmig_ctl_has_finalizer(vmim->node));
         return;
+    case VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY:
+        vmig_ctl_recover_attempt(job, vmim, vmi);
+        return;
+    case VMIG_MIGRATION_ACTION_REOPEN_TARGET:
+        vmig_ctl_recover_reopen_target(job, vmim, vmi);
+        return;
     }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* shared with recover.c (post-copy recovery)                                            */
+
+void
+vmig_ctl_event(CtlJob *job, JsonNode *involved, gboolean warning, const char *reason,
+               const char *message)
+{
+    ctl_event(job, involved, warning, reason, message);
+}
+
+gboolean
+vmig_ctl_pod_paths(VmigController *ctl, const char *ns, const char *name, const char *uid,
+                   char **share_dir, char **libvirt_uri, GError **error)
+{
+    CtlPod pod = {0};
+    if (!ctl_pod_locate(ctl, ns, name, uid, &pod, error))
+        return FALSE;
+    *share_dir = g_steal_pointer(&pod.share_dir);
+    *libvirt_uri = g_steal_pointer(&pod.libvirt_uri);
+    return TRUE;
+}
+
+gboolean
+vmig_ctl_open_domain(VmigController *ctl, const char *ns, const char *name, const char *uid,
+                     VmigVirtConn **conn, VmigVirtDomain **dom, GError **error)
+{
+    CtlWork w = {.ctl = ctl,
+                 .ns = (char *)ns,
+                 .name = (char *)name,
+                 .uid = (char *)uid,
+                 .node = (char *)ctl->cfg->node_name};
+    gboolean ok = ctl_work_open(&w, error);
+    if (ok) {
+        *conn = g_steal_pointer(&w.conn);
+        *dom = g_steal_pointer(&w.dom);
+    }
+    g_clear_pointer(&w.dom, vmig_virt_domain_free);
+    g_clear_pointer(&w.conn, vmig_virt_conn_free);
+    return ok;
+}
+
+void
+vmig_ctl_migration_done(VmigVirtMigration *mig, const VmigVirtOutcome *outcome, gpointer data)
+{
+    ctl_migration_done(mig, outcome, data);
+}
+
+void
+vmig_ctl_watch_migration(CtlJob *job)
+{
+    VmigVirtMonitor *m = vmig_virt_migration_get_monitor(job->migration);
+    vmig_virt_monitor_set_callbacks(m, ctl_on_sample, ctl_on_action, job);
+}
+
+void
+vmig_ctl_publish_target(CtlJob *job, const char *address)
+{
+    VmigController *ctl = job->ctl;
+    CtlChain *c = ctl_chain_new(job);
+    VmigCtlEdit *vmi = ctl_vmi_edit(job);
+    vmi->require_target = g_strdup(ctl->cfg->node_name);
+    vmig_ctl_edit_set_string(vmi, "status.migrationState.targetNodeAddress", address);
+    vmig_ctl_edit_set(vmi, "status.migrationState.targetDirectMigrationNodePorts",
+                      vmig_proxy_target_port_map(ctl->proxy, job->uid));
+    ctl_chain_add(c, VMIG_KUBE_VMI, job->ns, job->vmi_name, TRUE, vmi, FALSE);
+    ctl_chain_run(c, NULL, NULL, NULL);
+}
+
+static void
+ctl_mode_written(GObject *src, GAsyncResult *res, gpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) out = vmig_kube_call_finish(res, NULL, &err);
+    if (!out)
+        g_debug("%s: mode not written: %s", ((VmigCtlEdit *)data)->what, err->message);
+    vmig_ctl_edit_free(data);
+}
+
+void
+vmig_ctl_write_mode_postcopy(CtlJob *job)
+{
+    /* Not a chain: a chain keeps the job busy, and the API server may be behind the same
+     * outage as the migration; resume attempts must not wait for it. */
+    VmigCtlEdit *e = ctl_vmi_edit(job);
+    vmig_ctl_edit_set_string(e, "status.migrationState.mode", "PostCopy");
+    vmig_kube_mutate(job->ctl->kube, vmig_kube_resource(VMIG_KUBE_VMI), job->ns, job->vmi_name,
+                     TRUE, NULL, 0, vmig_ctl_edit_apply, e, NULL, ctl_mode_written, e);
+}
+
+void
+vmig_ctl_write_progress(CtlJob *job, const char *state)
+{
+    if (!job->progress_writing)
+        ctl_write_progress(job, state, NULL);
 }

@@ -82,6 +82,18 @@ struct _CtlJob {
     gboolean postcopy;
     gboolean metrics_completed; /* counted once, however often the completion is retried */
 
+    /* recover.c: a post-copy that failed is being resumed (B14) */
+    gboolean pc_recovering;
+    gint64 pc_since_ms;    /* the failure was seen (wall ms) */
+    gint64 pc_deadline_ms; /* give up then */
+    gint64 pc_next_ms;     /* next resume attempt not before */
+    gboolean pc_gave_up;   /* the deadline passed: Failed is being written */
+    guint pc_attempts;
+    char *pc_error;   /* the last attempt's failure */
+    char *pc_give_up; /* the Failed reason at the deadline */
+    char *pc_event;   /* the PostCopyRecovering message, repeated per failed attempt (the first
+                         may be lost with the link) */
+    VmigVirtMigration *pc_ended; /* the call that failed; freed before the next one */
     /* budget.c: this node's bandwidth budget; MiB/s, 0 = none */
     gboolean budget_member;       /* counted in the split: from START until the call ended */
     gboolean budget_postcopy;     /* the call allows post-copy: set its post-copy speed too */
@@ -200,12 +212,53 @@ void vmig_ctl_perform(CtlJob *job, const VmigMigrationDecision *d, VmigModelVmim
                       VmigModelVmi *vmi);
 void vmig_ctl_job_release_local(CtlJob *job);
 
+/* actions.c: shared with recover.c */
+void vmig_ctl_event(CtlJob *job, JsonNode *involved, gboolean warning, const char *reason,
+                    const char *message);
+/* The pod of @ns/@name: its share dir on this host and its libvirt URI (transfer full). */
+gboolean vmig_ctl_pod_paths(VmigController *ctl, const char *ns, const char *name, const char *uid,
+                            char **share_dir, char **libvirt_uri, GError **error);
+/* Opens the VMI pod's libvirt and finds the domain. Blocking: worker threads only. */
+gboolean vmig_ctl_open_domain(VmigController *ctl, const char *ns, const char *name,
+                              const char *uid, VmigVirtConn **conn, VmigVirtDomain **dom,
+                              GError **error);
+/* The done callback of every migration call of a job (data = the CtlJob). */
+void vmig_ctl_migration_done(VmigVirtMigration *mig, const VmigVirtOutcome *outcome, gpointer data);
+/* Progress samples and monitor actions of job->migration reach status and metrics. */
+void vmig_ctl_watch_migration(CtlJob *job);
+/* Target: the VMI's targetNodeAddress and targetDirectMigrationNodePorts from our proxy. */
+void vmig_ctl_publish_target(CtlJob *job, const char *address);
+/* The VMI's migrationState.mode = PostCopy (the target reopens its listeners by it). */
+void vmig_ctl_write_mode_postcopy(CtlJob *job);
+/* The progress annotation now, with @state ("Running", "PostCopyRecovering", ...). */
+void vmig_ctl_write_progress(CtlJob *job, const char *state);
+/* recover.c: post-copy failure recovery, source role (B14) */
+/* From the done callback: TRUE when @outcome is a resumable post-copy failure and the job
+ * stays Running to resume it (the caller does nothing more); FALSE otherwise. */
+gboolean vmig_ctl_recover_on_outcome(CtlJob *job, VmigVirtMigration *mig,
+                                     const VmigVirtOutcome *outcome);
+/* A restarted daemon found the source domain paused with reason post-copy failed. */
+void vmig_ctl_recover_adopt(CtlJob *job);
+/* RECOVER_POSTCOPY: source proxy up again, then virDomainMigrateToURI3 + POSTCOPY_RESUME. */
+void vmig_ctl_recover_attempt(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi);
+/* REOPEN_TARGET: the target restarted during post-copy: listeners again, ports published. */
+void vmig_ctl_recover_reopen_target(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi);
+/* COMPLETE while recovering: the deadline passed (logged and counted once). */
+void vmig_ctl_recover_gave_up(CtlJob *job);
+/* The recovery facts of the state machine. */
+void vmig_ctl_recover_facts(CtlJob *job, VmigMigrationFacts *f);
+/* The recovery's figures in the progress annotation (attempts, deadline, last error). */
+void vmig_ctl_recover_progress(CtlJob *job, JsonBuilder *b);
+/* Frees the recovery state (release, job free). */
+void vmig_ctl_recover_clear(CtlJob *job);
 /* controller.c: the resource an informer mirrors */
 const VmigKubeResource *vmig_ctl_informer_resource(CtlInformer which);
 
 /* metrics.c: each called from one point; no-ops without a registry */
-void vmig_ctl_metrics_sample(CtlJob *job);                /* ctl_on_sample */
-void vmig_ctl_metrics_started(CtlJob *job);               /* virDomainMigrateToURI3 started */
+void vmig_ctl_metrics_sample(CtlJob *job);  /* ctl_on_sample */
+void vmig_ctl_metrics_started(CtlJob *job); /* virDomainMigrateToURI3 started */
+/* recover.c: "failed", "attempt", "recovered", "gave_up" */
+void vmig_ctl_metrics_recovery(CtlJob *job, const char *result);
 void vmig_ctl_metrics_complete(CtlJob *job, gboolean ok); /* ctl_complete */
 void vmig_ctl_metrics_connection(VmigController *ctl, VmigProxyChannel channel,
                                  VmigProxyTransport transport, guint64 forward, guint64 reverse,

@@ -683,6 +683,7 @@ ctl_reconcile(VmigController *ctl, const char *key)
         .local_resources = ctl_job_has_local(job),
         .domain_here = job->domain_here,
     };
+    vmig_ctl_recover_facts(job, &f);
     if (ctl->shutting_down && f.phase < VMIG_MODEL_MIGRATION_PHASE_SCHEDULING && !f.deleting)
         return; /* accept nothing new while stopping */
 

@@ -53,6 +53,14 @@ vmig_ctl_metrics_sample(CtlJob *job)
 }
 
 void
+vmig_ctl_metrics_recovery(CtlJob *job, const char *result)
+{
+    const char *const labels[] = {result, NULL};
+    if (job->ctl->metrics)
+        ctl_metrics_add(job->ctl, VMIG_METRICS_POSTCOPY_RECOVERY, labels, 1);
+}
+
+void
 vmig_ctl_metrics_started(CtlJob *job)
 {
     if (job->ctl->metrics)

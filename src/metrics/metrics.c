@@ -416,6 +416,10 @@ static const struct {
      L("resource")},
     {VMIG_METRICS_API_ERRORS, VMIG_METRICS_COUNTER,
      "Kubernetes API writes that failed after their retries, by resource.", L("resource")},
+    {VMIG_METRICS_POSTCOPY_RECOVERY, VMIG_METRICS_COUNTER,
+     "Post-copy failure recovery as source, by result (failed: a resumable post-copy failure; "
+     "attempt: a resume call started; recovered; gave_up: the recovery deadline passed).",
+     L("result")},
     {VMIG_METRICS_READY, VMIG_METRICS_GAUGE,
      "1 when informers have synced and the node agent accepts migrations, else 0.", NULL},
     {VMIG_METRICS_BANDWIDTH_LIMIT, VMIG_METRICS_GAUGE,

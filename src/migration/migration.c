@@ -19,6 +19,8 @@ static const char *const vmig_migration_action_names[] = {
     [VMIG_MIGRATION_ACTION_RECONCILE] = "reconcile",
     [VMIG_MIGRATION_ACTION_TAKE_OVER] = "take-over",
     [VMIG_MIGRATION_ACTION_RELEASE] = "release",
+    [VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY] = "recover-postcopy",
+    [VMIG_MIGRATION_ACTION_REOPEN_TARGET] = "reopen-target",
 };
 
 static const char *const vmig_migration_role_names[] = {
@@ -76,6 +78,38 @@ vmig_migration_complete(const VmigMigrationFacts *f, VmigMigrationDecision *d)
                        g_strdup(f->local_job_reason));
 }
 
+guint
+vmig_migration_recovery_backoff_ms(guint failed_attempts)
+{
+    guint ms = 1000;
+    for (guint i = 1; i < failed_attempts && ms < 15000; i++)
+        ms *= 2;
+    return MIN(ms, 15000);
+}
+
+/* A post-copy that failed and can be resumed: the guest's memory is split between the
+ * nodes, so neither side may give up on it early. One resume attempt at a time; the
+ * controller spaces them (its backoff sets recovery_next_ms); at the deadline the VMIM
+ * fails with the reason that tells an operator where the guest is paused. */
+static void
+vmig_migration_recovering(const VmigMigrationFacts *f, VmigMigrationDecision *d)
+{
+    if (f->local_job)
+        return; /* an attempt runs: its end re-queues */
+    if (f->now_ms >= f->recovery_deadline_ms) {
+        vmig_migration_set(d, VMIG_MIGRATION_ACTION_COMPLETE, VMIG_MODEL_MIGRATION_PHASE_FAILED,
+                           g_strdup(f->recovery_give_up ? f->recovery_give_up
+                                                        : "post-copy failed and was not recovered "
+                                                          "in time"));
+        return;
+    }
+    if (f->now_ms >= f->recovery_next_ms) {
+        vmig_migration_set(d, VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY, f->phase, NULL);
+        return;
+    }
+    d->wake_at_ms = MIN(f->recovery_next_ms, f->recovery_deadline_ms);
+}
+
 static VmigMigrationRole
 vmig_migration_role(const VmigMigrationFacts *f)
 {
@@ -118,10 +152,16 @@ vmig_migration_source_deleting(const VmigMigrationFacts *f, VmigMigrationDecisio
         return;
     }
     if (f->post_copy) {
-        /* QEMU cannot abort post-copy: the guest's memory is split between hosts (B14). */
+        /* QEMU cannot abort post-copy: the guest's memory is split between hosts (B14).
+         * A recovery under way goes on: deleting the VMIM cannot bring the guest back. */
         if (!f->abort_requested)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_REFUSE_ABORT, f->phase,
                                g_strdup("abort not possible during post-copy"));
+        else if (f->recovering)
+            vmig_migration_recovering(f, d);
+        else if (!f->local_job && f->phase == VMIG_MODEL_MIGRATION_PHASE_RUNNING)
+            /* we restarted: libvirt says where the guest is (a failed post-copy is resumed) */
+            vmig_migration_set(d, VMIG_MIGRATION_ACTION_RECONCILE, f->phase, NULL);
         return;
     }
     if (f->local_job) {
@@ -227,6 +267,8 @@ vmig_migration_source(const VmigMigrationFacts *f, VmigMigrationDecision *d)
     case VMIG_MODEL_MIGRATION_PHASE_RUNNING:
         if (f->local_job_done)
             vmig_migration_complete(f, d);
+        else if (f->recovering)
+            vmig_migration_recovering(f, d);
         else if (!f->local_job)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_RECONCILE, f->phase, NULL);
         return;
@@ -258,6 +300,13 @@ vmig_migration_target(const VmigMigrationFacts *f, VmigMigrationDecision *d)
     if (vmig_model_migration_phase_is_final(f->phase)) {
         if (f->local_resources)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_RELEASE, f->phase, NULL);
+        return;
+    }
+    if (f->phase == VMIG_MODEL_MIGRATION_PHASE_RUNNING && f->post_copy && !f->local_target) {
+        /* We restarted after the switch: our listeners died with us, so the post-copy broke
+         * and the source can only resume it through new ones (deleted or not: the guest's
+         * memory is split, B14). */
+        vmig_migration_set(d, VMIG_MIGRATION_ACTION_REOPEN_TARGET, f->phase, NULL);
         return;
     }
     if (f->deleting) {

@@ -258,8 +258,10 @@ map_state(int state, int reason)
                    ? VMIG_VIRT_DOMAIN_RUNNING_POSTCOPY_FAILED
                    : VMIG_VIRT_DOMAIN_RUNNING;
     case VIR_DOMAIN_PAUSED:
-        return reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED ? VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED
-                                                           : VMIG_VIRT_DOMAIN_PAUSED;
+        if (reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED)
+            return VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED;
+        return reason == VIR_DOMAIN_PAUSED_POSTCOPY ? VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY
+                                                    : VMIG_VIRT_DOMAIN_PAUSED;
     case VIR_DOMAIN_SHUTOFF:
         return VMIG_VIRT_DOMAIN_SHUTOFF;
     default:

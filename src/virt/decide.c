@@ -143,6 +143,11 @@ vmig_virt_monitor_config_validate(const VmigVirtMonitorConfig *c, GError **error
                     "monitor: timeout_action %d is unknown", (int)c->timeout_action);
         return FALSE;
     }
+    if (c->resume_postcopy && !c->allow_postcopy) {
+        g_set_error(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_INVALID,
+                    "monitor: resume_postcopy needs allow_postcopy");
+        return FALSE;
+    }
     if (c->max_consecutive_errors < 1) {
         g_set_error(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_INVALID,
                     "monitor: max_consecutive_errors must be at least 1");
@@ -171,6 +176,12 @@ void
 vmig_virt_decider_init(VmigVirtDecider *d, const VmigVirtMonitorConfig *config)
 {
     *d = (VmigVirtDecider){.config = *config, .phase = VMIG_VIRT_MONITOR_PRECOPY};
+    /* A resumed post-copy is past the switch from its first sample: no timeout, no
+     * deadline action, no abort may touch it (B14). */
+    if (config->resume_postcopy) {
+        d->phase = VMIG_VIRT_MONITOR_POSTCOPY;
+        d->postcopy_started = TRUE;
+    }
 }
 
 static void

@@ -220,6 +220,21 @@ vmig_virt_migration_start(VmigVirtDomain *dom, const VmigVirtMigrateSettings *se
     return m;
 }
 
+VmigVirtMigration *
+vmig_virt_migration_resume(VmigVirtDomain *dom, const VmigVirtMigrateSettings *settings,
+                           const VmigVirtMonitorConfig *config, VmigVirtMigrationDoneFunc done,
+                           gpointer user_data, GError **error)
+{
+    VmigVirtMigrateSettings s = *settings;
+    VmigVirtMonitorConfig c = *config;
+    s.postcopy_resume = TRUE;
+    c.resume_postcopy = TRUE;
+    VmigVirtMigration *m = vmig_virt_migration_start(dom, &s, &c, done, user_data, error);
+    if (m) /* the outcome of a failed resume is post-copy failed, never an abort */
+        g_atomic_int_set(&m->postcopy_started, 1);
+    return m;
+}
+
 void
 vmig_virt_migration_free(VmigVirtMigration *m)
 {

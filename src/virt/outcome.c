@@ -20,6 +20,7 @@ static const char *const domain_state_names[] = {
     [VMIG_VIRT_DOMAIN_RUNNING_POSTCOPY_FAILED] = "running-postcopy-failed",
     [VMIG_VIRT_DOMAIN_SHUTOFF] = "shutoff",
     [VMIG_VIRT_DOMAIN_OTHER] = "other",
+    [VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY] = "paused-postcopy",
 };
 
 const char *
@@ -57,6 +58,7 @@ vmig_virt_outcome_derive(const VmigVirtOutcomeInput *in)
                                      in->source_state == VMIG_VIRT_DOMAIN_RUNNING_POSTCOPY_FAILED;
 
     o->postcopy_used = in->postcopy_started;
+    o->source_state = in->source_state;
     o->paused_to_complete = in->paused_by_monitor;
 
     if (in->call_rc == 0) {
@@ -68,6 +70,10 @@ vmig_virt_outcome_derive(const VmigVirtOutcomeInput *in)
         o->kind = VMIG_VIRT_OUTCOME_POSTCOPY_FAILED;
         o->postcopy_used = TRUE;
         o->reason = g_strdup("post-copy failed");
+        /* libvirt >= 8.5 keeps both domains paused for VIR_MIGRATE_POSTCOPY_RESUME; a source
+         * still running (or gone) has nothing left to resume. */
+        o->recoverable = in->source_state == VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED ||
+                         in->source_state == VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY;
     } else if ((c && c->type == VMIG_VIRT_JOB_CANCELLED) || in->call_aborted ||
                (in->abort_cause != VMIG_VIRT_ABORT_NONE &&
                 (!c || c->type != VMIG_VIRT_JOB_COMPLETED))) {

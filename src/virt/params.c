@@ -36,6 +36,7 @@ static const ParamRow param_table[] = {
     {"persist_dest", ROW_ALWAYS, 0, VIR_MIGRATE_PERSIST_DEST, NULL},
     {"auto_converge", ROW_BOOL, FIELD(auto_converge), VIR_MIGRATE_AUTO_CONVERGE, NULL},
     {"allow_postcopy", ROW_BOOL, FIELD(allow_postcopy), VIR_MIGRATE_POSTCOPY, NULL},
+    {"postcopy_resume", ROW_BOOL, FIELD(postcopy_resume), VIR_MIGRATE_POSTCOPY_RESUME, NULL},
     {"shared_storage_declared", ROW_BOOL, FIELD(shared_storage_declared), VIR_MIGRATE_UNSAFE, NULL},
     {"parallel", ROW_PARALLEL, FIELD(parallel), VIR_MIGRATE_PARALLEL,
      VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS},
@@ -61,6 +62,7 @@ static const struct {
     {VIR_MIGRATE_UNSAFE, "UNSAFE"},
     {VIR_MIGRATE_AUTO_CONVERGE, "AUTO_CONVERGE"},
     {VIR_MIGRATE_POSTCOPY, "POSTCOPY"},
+    {VIR_MIGRATE_POSTCOPY_RESUME, "POSTCOPY_RESUME"},
     {VIR_MIGRATE_PARALLEL, "PARALLEL"},
 };
 
@@ -132,6 +134,13 @@ validate(const VmigVirtMigrateSettings *s, const char *what, GError **error)
                     "%s: bandwidth_mibps %" G_GUINT64_FORMAT
                     " is above libvirt's maximum %" G_GUINT64_FORMAT,
                     what, s->bandwidth_mibps, VMIG_VIRT_BANDWIDTH_UNLIMITED);
+        return FALSE;
+    }
+    /* libvirt resumes only a migration that ran with VIR_MIGRATE_POSTCOPY, and wants the
+     * same flags again. */
+    if (s->postcopy_resume && !s->allow_postcopy) {
+        g_set_error(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_INVALID,
+                    "%s: postcopy_resume needs allow_postcopy", what);
         return FALSE;
     }
     if (s->bandwidth_postcopy_mibps > VMIG_VIRT_BANDWIDTH_UNLIMITED) {

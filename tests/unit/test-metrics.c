@@ -219,6 +219,9 @@ test_catalogue(void **state)
                                  8.0 * 1048576, NULL));
     assert_true(vmig_metrics_set(m, VMIG_METRICS_BANDWIDTH_BUDGET, NULL, 16.0 * 1048576, NULL));
     assert_false(vmig_metrics_set(m, VMIG_METRICS_BANDWIDTH_LIMIT, V("ns1", "vm1"), 1, NULL));
+    /* post-copy recovery, by result */
+    assert_true(vmig_metrics_add(m, VMIG_METRICS_POSTCOPY_RECOVERY, V("attempt"), 3, NULL));
+    assert_false(vmig_metrics_add(m, VMIG_METRICS_POSTCOPY_RECOVERY, NULL, 1, NULL));
     g_autofree char *out = vmig_metrics_render(m);
     assert_valid(out);
     assert_non_null(strstr(out, "# HELP vmigrated_watch_reconnects_total Watch streams"));
@@ -243,6 +246,8 @@ test_catalogue(void **state)
                                 "name=\"vm1\",node=\"node-a\"} 8388608\n"
                                 "vmigrated_migration_bandwidth_limit_bytes{namespace=\"ns1\","
                                 "name=\"vm2\",node=\"node-a\"} 8388608\n"));
+    assert_non_null(strstr(out, "# TYPE vmigrated_postcopy_recovery_total counter\n"
+                                "vmigrated_postcopy_recovery_total{result=\"attempt\"} 3\n"));
     assert_non_null(strstr(out, "# TYPE vmigrated_migration_bandwidth_budget_bytes gauge\n"
                                 "vmigrated_migration_bandwidth_budget_bytes 16777216\n"));
     /* a finished migration's series goes away */

@@ -385,6 +385,143 @@ test_target(void **state)
         run(&cases[i]);
 }
 
+/* A post-copy that failed and can be resumed (B14 with recovery): Running while the source
+ * retries; Failed with the operator's hint only at the deadline. */
+static VmigMigrationFacts
+recovering(gint64 next_ms, gint64 deadline_ms)
+{
+    VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_RUNNING, "node-a");
+    f.post_copy = f.recovering = f.local_resources = TRUE;
+    f.recovery_next_ms = next_ms;
+    f.recovery_deadline_ms = deadline_ms;
+    f.recovery_give_up = "post-copy failed and was not recovered within 300 s: ns1/vm1 is "
+                         "paused on node-a and node-b; resume it with virsh migrate "
+                         "--postcopy --postcopy-resume";
+    return f;
+}
+
+static void
+test_source_postcopy_recovery(void **state)
+{
+    Case cases[] = {
+        {"attempt due: resume the post-copy, stay Running", recovering(T0, T0 + 300000),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY,
+         VMIG_MODEL_MIGRATION_PHASE_RUNNING, NULL, 0},
+        {"backoff: wait for the next attempt, not Failed, no reconcile",
+         recovering(T0 + 4000, T0 + 300000), VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_NONE,
+         VMIG_MODEL_MIGRATION_PHASE_RUNNING, NULL, T0 + 4000},
+        {"next attempt after the deadline: wake at the deadline", recovering(T0 + 9000, T0 + 5000),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_NONE, VMIG_MODEL_MIGRATION_PHASE_RUNNING,
+         NULL, T0 + 5000},
+        {"an attempt runs: nothing new", ({
+             VmigMigrationFacts f = recovering(T0, T0 + 300000);
+             f.local_job = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_NONE, VMIG_MODEL_MIGRATION_PHASE_RUNNING,
+         NULL, 0},
+        {"an attempt runs past the deadline: it is never cut short", ({
+             VmigMigrationFacts f = recovering(T0 - 1000, T0 - 1);
+             f.local_job = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_NONE, VMIG_MODEL_MIGRATION_PHASE_RUNNING,
+         NULL, 0},
+        {"deadline passed: Failed, saying where the guest is paused and how to resume",
+         recovering(T0 - 1000, T0), VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_COMPLETE,
+         VMIG_MODEL_MIGRATION_PHASE_FAILED, "--postcopy-resume", -1},
+        {"deadline without a text still says post-copy", ({
+             VmigMigrationFacts f = recovering(T0 - 1000, T0);
+             f.recovery_give_up = NULL;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_COMPLETE,
+         VMIG_MODEL_MIGRATION_PHASE_FAILED, "post-copy failed", -1},
+        {"the resume succeeded: Succeeded", ({
+             VmigMigrationFacts f = recovering(T0, T0 + 300000);
+             f.local_job = f.local_job_done = f.local_job_ok = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_COMPLETE,
+         VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED, NULL, -1},
+        {"deleted while recovering: abort refused (said once)", ({
+             VmigMigrationFacts f = recovering(T0, T0 + 300000);
+             f.deleting = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_REFUSE_ABORT,
+         VMIG_MODEL_MIGRATION_PHASE_RUNNING, "abort not possible during post-copy", -1},
+        {"deleted while recovering, refusal said: the recovery goes on", ({
+             VmigMigrationFacts f = recovering(T0, T0 + 300000);
+             f.deleting = f.abort_requested = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY,
+         VMIG_MODEL_MIGRATION_PHASE_RUNNING, NULL, -1},
+        {"deleted during post-copy, then we restarted: ask libvirt", ({
+             VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_RUNNING, "node-a");
+             f.deleting = f.post_copy = f.abort_requested = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_RECONCILE,
+         VMIG_MODEL_MIGRATION_PHASE_RUNNING, NULL, -1},
+        {"deleted, recovery deadline passed: Failed with the hint", ({
+             VmigMigrationFacts f = recovering(T0 - 1000, T0);
+             f.deleting = f.abort_requested = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_COMPLETE,
+         VMIG_MODEL_MIGRATION_PHASE_FAILED, "paused on node-a and node-b", -1},
+        {"target restarted during post-copy: listeners again", ({
+             VmigMigrationFacts f = recovering(T0, T0 + 300000);
+             f.node = "node-b";
+             f.recovering = f.local_resources = FALSE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_TARGET, VMIG_MIGRATION_ACTION_REOPEN_TARGET,
+         VMIG_MODEL_MIGRATION_PHASE_RUNNING, NULL, -1},
+        {"target restarted during post-copy of a deleted VMIM: listeners again", ({
+             VmigMigrationFacts f = recovering(T0, T0 + 300000);
+             f.node = "node-b";
+             f.recovering = f.local_resources = FALSE;
+             f.deleting = f.abort_requested = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_TARGET, VMIG_MIGRATION_ACTION_REOPEN_TARGET,
+         VMIG_MODEL_MIGRATION_PHASE_RUNNING, NULL, -1},
+        {"target restarted during pre-copy: nothing to serve", ({
+             VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_RUNNING, "node-b");
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_TARGET, VMIG_MIGRATION_ACTION_NONE, VMIG_MODEL_MIGRATION_PHASE_RUNNING,
+         NULL, -1},
+        {"target keeps its side while the source recovers", ({
+             VmigMigrationFacts f = recovering(T0, T0 + 300000);
+             f.node = "node-b";
+             f.recovering = FALSE; /* the target does not know */
+             f.local_target = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_TARGET, VMIG_MIGRATION_ACTION_NONE, VMIG_MODEL_MIGRATION_PHASE_RUNNING,
+         NULL, -1},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++)
+        run(&cases[i]);
+    assert_string_equal(vmig_migration_action_to_string(VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY),
+                        "recover-postcopy");
+    assert_string_equal(vmig_migration_action_to_string(VMIG_MIGRATION_ACTION_REOPEN_TARGET),
+                        "reopen-target");
+    static const struct {
+        guint failed;
+        guint ms;
+    } backoff[] = {{0, 1000}, {1, 1000},  {2, 2000},  {3, 4000},
+                   {4, 8000}, {5, 15000}, {6, 15000}, {G_MAXUINT, 15000}};
+    for (gsize i = 0; i < G_N_ELEMENTS(backoff); i++)
+        if (vmig_migration_recovery_backoff_ms(backoff[i].failed) != backoff[i].ms)
+            fail_msg("backoff after %u failed attempts: %u ms, want %u", backoff[i].failed,
+                     vmig_migration_recovery_backoff_ms(backoff[i].failed), backoff[i].ms);
+}
+
 static void
 test_bystanders(void **state)
 {
@@ -501,6 +638,7 @@ main(void)
         cmocka_unit_test(test_source_happy_path),
         cmocka_unit_test(test_source_refusals),
         cmocka_unit_test(test_source_delete_and_abort),
+        cmocka_unit_test(test_source_postcopy_recovery),
         cmocka_unit_test(test_target),
         cmocka_unit_test(test_bystanders),
 

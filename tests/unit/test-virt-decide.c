@@ -292,6 +292,46 @@ test_b14_postcopy_no_abort(void **state)
     assert_true(o->postcopy_used);
 }
 
+/* B14 recovery: a resumed post-copy (VIR_MIGRATE_POSTCOPY_RESUME) is past the switch from
+ * its first sample: flat progress and a passed deadline trigger nothing, an abort request is
+ * refused, and the job's end is still seen. */
+static void
+test_resume_starts_in_postcopy(void **state)
+{
+    VmigVirtMonitorConfig c;
+    vmig_virt_monitor_config_init(&c);
+    c.progress_timeout_s = 10;
+    c.completion_timeout_per_gib_s = 3;
+    c.timeout_action = VMIG_VIRT_TIMEOUT_ACTION_POSTCOPY;
+    c.allow_postcopy = TRUE;
+    c.resume_postcopy = TRUE;
+    assert_true(vmig_virt_monitor_config_validate(&c, NULL));
+    VmigVirtDecider d;
+    vmig_virt_decider_init(&d, &c);
+    assert_int_equal(d.phase, VMIG_VIRT_MONITOR_POSTCOPY);
+    assert_true(d.postcopy_started);
+
+    /* before libvirt's job shows (Begin/Prepare of the resume): nothing */
+    VmigVirtJobStats none = {.type = VMIG_VIRT_JOB_NONE};
+    assert_int_equal(vmig_virt_decider_on_stats(&d, 0, &none).kind, VMIG_VIRT_ACTION_NONE);
+    for (guint64 t = 1; t <= 600; t++) {
+        VmigVirtJobStats s = {0};
+        mem_sample(&s, G(1), G(0.5), G(0.5)); /* flat: no progress at all */
+        VmigVirtAction a = vmig_virt_decider_on_stats(&d, t * 1000, &s);
+        if (a.kind != VMIG_VIRT_ACTION_NONE)
+            fail_msg("t=%" G_GUINT64_FORMAT " s: %s on a resumed post-copy", t,
+                     vmig_virt_action_kind_to_string(a.kind));
+    }
+    g_autoptr(GError) error = NULL;
+    VmigVirtAction req;
+    assert_false(vmig_virt_decider_request_abort(&d, &req, &error));
+    assert_true(g_error_matches(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_POSTCOPY));
+    assert_int_equal(d.abort_cause, VMIG_VIRT_ABORT_NONE);
+    VmigVirtJobStats done = {.type = VMIG_VIRT_JOB_COMPLETED};
+    assert_int_equal(vmig_virt_decider_on_stats(&d, 601000, &done).kind,
+                     VMIG_VIRT_ACTION_STOP_POLLING);
+}
+
 static void
 test_postcopy_switch_failed_is_not_retried(void **state)
 {
@@ -493,11 +533,9 @@ test_config_validate(void **state)
     static const struct {
         const char *field;
         int what;
-    } cases[] = {{"poll_interval_ms", 0},
-                 {"poll_interval_ms", 1},
-                 {"needs allow_postcopy", 2},
-                 {"max_consecutive_errors", 3},
-                 {"downtime_max_ms", 4}};
+    } cases[] = {{"poll_interval_ms", 0},     {"poll_interval_ms", 1},
+                 {"needs allow_postcopy", 2}, {"max_consecutive_errors", 3},
+                 {"downtime_max_ms", 4},      {"resume_postcopy needs allow_postcopy", 5}};
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         VmigVirtMonitorConfig c = ok;
         switch (cases[i].what) {
@@ -515,6 +553,9 @@ test_config_validate(void **state)
             break;
         case 4:
             c.downtime_steps = 2;
+            break;
+        case 5:
+            c.resume_postcopy = TRUE;
             break;
         }
         g_autoptr(GError) error = NULL;
@@ -544,6 +585,8 @@ test_enum_tables(void **state)
                         "start-postcopy");
     assert_string_equal(vmig_virt_domain_state_to_string(VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED),
                         "paused-postcopy-failed");
+    assert_string_equal(vmig_virt_domain_state_to_string(VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY),
+                        "paused-postcopy");
 }
 
 /* ---- outcome (B12 runs A/B, B14 run B, pause-and-complete) ---- */
@@ -562,6 +605,7 @@ typedef struct {
     const char *reason;
     const char *detail;    /* NULL: none */
     gboolean call_aborted; /* libvirt error code VIR_ERR_OPERATION_ABORTED */
+    gboolean recoverable;  /* VIR_MIGRATE_POSTCOPY_RESUME may finish it */
 } OutcomeCase;
 
 static const OutcomeCase outcome_cases[] = {
@@ -591,10 +635,26 @@ static const OutcomeCase outcome_cases[] = {
     {"B14 run B: failed after the switch", -1, "migration failed in post-copy", TRUE,
      VMIG_VIRT_JOB_FAILED, NULL, VMIG_VIRT_ABORT_NONE, TRUE, FALSE,
      VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED, VMIG_VIRT_OUTCOME_POSTCOPY_FAILED, "post-copy failed",
-     "migration failed in post-copy"},
+     "migration failed in post-copy", FALSE, TRUE},
     {"paused post-copy failed seen after a daemon restart", -1, NULL, FALSE, 0, NULL,
      VMIG_VIRT_ABORT_NONE, FALSE, FALSE, VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED,
-     VMIG_VIRT_OUTCOME_POSTCOPY_FAILED, "post-copy failed", NULL},
+     VMIG_VIRT_OUTCOME_POSTCOPY_FAILED, "post-copy failed", NULL, FALSE, TRUE},
+    /* real libvirt 9.0 (e2e scenario-postcopy-recovery): the resume while the link is down */
+    {"resume attempt with the link still down: recoverable again", -1,
+     "internal error: client socket is closed", FALSE, 0, NULL, VMIG_VIRT_ABORT_NONE, TRUE, FALSE,
+     VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY_FAILED, VMIG_VIRT_OUTCOME_POSTCOPY_FAILED, "post-copy failed",
+     "internal error: client socket is closed", FALSE, TRUE},
+    {"resume raced the destination's failure detection: source still post-copy", -1,
+     "Requested operation is not valid: domain 'ns1_vm1' is not being migrated", FALSE, 0, NULL,
+     VMIG_VIRT_ABORT_NONE, TRUE, FALSE, VMIG_VIRT_DOMAIN_PAUSED_POSTCOPY,
+     VMIG_VIRT_OUTCOME_POSTCOPY_FAILED, "post-copy failed",
+     "Requested operation is not valid: domain 'ns1_vm1' is not being migrated", FALSE, TRUE},
+    {"failed after the switch but the source runs: nothing to resume", -1, "x", FALSE, 0, NULL,
+     VMIG_VIRT_ABORT_NONE, TRUE, FALSE, VMIG_VIRT_DOMAIN_RUNNING, VMIG_VIRT_OUTCOME_POSTCOPY_FAILED,
+     "post-copy failed", "x", FALSE, FALSE},
+    {"failed after the switch, source gone: nothing to resume", -1, "x", FALSE, 0, NULL,
+     VMIG_VIRT_ABORT_NONE, TRUE, FALSE, VMIG_VIRT_DOMAIN_SHUTOFF, VMIG_VIRT_OUTCOME_POSTCOPY_FAILED,
+     "post-copy failed", "x", FALSE, FALSE},
     {"real libvirt 9.0: user abort, no completed stats kept", -1,
      "operation aborted: job 'migration out' canceled by client", FALSE, 0, NULL,
      VMIG_VIRT_ABORT_USER, FALSE, FALSE, VMIG_VIRT_DOMAIN_RUNNING, VMIG_VIRT_OUTCOME_ABORTED,
@@ -655,6 +715,9 @@ test_outcome_table(void **state)
             assert_int_equal(o->dirty_rate_bps, 20 * MIB);
         }
         assert_int_equal(o->paused_to_complete, c->paused);
+        assert_int_equal(o->source_state, c->state);
+        if (o->recoverable != c->recoverable)
+            fail_msg("case \"%s\": recoverable %d", c->name, o->recoverable);
         assert_int_equal(o->postcopy_used,
                          c->postcopy || c->want == VMIG_VIRT_OUTCOME_POSTCOPY_FAILED);
     }
@@ -689,6 +752,7 @@ main(void)
         cmocka_unit_test(test_b13_s3_completion_deadline_one_action),
         cmocka_unit_test(test_b13_s4_block_copy_is_progress),
         cmocka_unit_test(test_b14_postcopy_no_abort),
+        cmocka_unit_test(test_resume_starts_in_postcopy),
         cmocka_unit_test(test_postcopy_switch_failed_is_not_retried),
         cmocka_unit_test(test_small_guest_gets_one_gib_of_time),
         cmocka_unit_test(test_timeouts_off),

@@ -491,6 +491,55 @@ test_b14_runner(void **state)
     fake_free(f);
 }
 
+/* ---- B14 recovery: a resumed post-copy through the runner ---- */
+
+static gboolean
+gen_resume(Fake *f, guint k, VmigVirtJobStats *s, GError **error)
+{
+    if (k < 3) { /* Begin/Prepare of the resume: no job yet */
+        s->type = VMIG_VIRT_JOB_NONE;
+        return TRUE;
+    }
+    if (k >= 300) {
+        s->type = VMIG_VIRT_JOB_COMPLETED;
+        return TRUE;
+    }
+    mem_sample(s, G(1), G(0.5), G(0.5)); /* stalled: a slow page-request path */
+    return TRUE;
+}
+
+static void
+test_resume_runner(void **state)
+{
+    Fake *f = fake_new(gen_resume);
+    VmigVirtMonitorConfig c;
+    vmig_virt_monitor_config_init(&c);
+    c.poll_interval_ms = 1;
+    c.progress_timeout_s = 10;
+    c.completion_timeout_per_gib_s = 3;
+    c.timeout_action = VMIG_VIRT_TIMEOUT_ACTION_POSTCOPY;
+    c.allow_postcopy = TRUE;
+    c.resume_postcopy = TRUE;
+    VmigVirtMonitor *m = monitor_for(f, &c);
+    vmig_virt_monitor_start(m);
+    g_autoptr(GError) error = NULL;
+    assert_false(vmig_virt_monitor_request_abort(m, &error));
+    assert_true(g_error_matches(error, VMIG_VIRT_ERROR, VMIG_VIRT_ERROR_POSTCOPY));
+    assert_true(run_until(f, stopped, 20000));
+    /* 300 s stalled, deadline long passed: no abort, no second switch, no pause */
+    assert_int_equal(f->aborts, 0);
+    assert_int_equal(f->postcopies, 0);
+    assert_int_equal(f->suspends, 0);
+    /* the only action reported is the end of polling */
+    assert_int_equal(f->actions_failed, 0);
+    assert_int_equal(f->actions_ok, 1);
+    assert_int_equal(f->last_action, VMIG_VIRT_ACTION_STOP_POLLING);
+    assert_int_equal(vmig_virt_monitor_get_decider(m)->phase, VMIG_VIRT_MONITOR_STOPPED);
+    vmig_virt_monitor_free(m);
+    drain(f);
+    fake_free(f);
+}
+
 /* ---- the migration's owner hook sees actions whatever callbacks a caller set ---- */
 
 static void
@@ -565,6 +614,7 @@ main(void)
         cmocka_unit_test(test_b12_run_c_transient_errors),
         cmocka_unit_test(test_b12_run_a_user_abort),
         cmocka_unit_test(test_b14_runner),
+        cmocka_unit_test(test_resume_runner),
         cmocka_unit_test(test_owner_hook_survives_set_callbacks),
         cmocka_unit_test(test_free_with_poll_in_flight),
     };
