@@ -69,7 +69,9 @@ typedef struct {
     guint job_poll_interval_ms;         /* virDomainGetJobStats sampling */
     guint status_interval_ms;           /* progress written to status at most this often */
     guint abort_wait_ms;                /* bounded wait after virDomainAbortJob */
-    guint postcopy_recovery_timeout_ms; /* retry VIR_MIGRATE_POSTCOPY_RESUME this long (B14) */
+    guint postcopy_recovery_timeout_ms; /* retry VIR_MIGRATE_POSTCOPY_RESUME this long (B14);
+                                           0 = no recovery, fail at once */
+    guint postcopy_recovery_attempts;   /* ... at most this many times (B14's N), 1..1000 */
 
     /* limits */
     guint inbound_migrations;         /* migrations this node receives at once (inbound slots) */

@@ -107,6 +107,8 @@ typedef struct {
     gboolean recovering;          /* the VMIM stays Running while we try to resume */
     gint64 recovery_next_ms;      /* no resume attempt before this time */
     gint64 recovery_deadline_ms;  /* give up (Failed) at this time */
+    guint recovery_attempts;      /* resume attempts made so far */
+    guint recovery_max_attempts;  /* give up after this many; 0 = no bound */
     const char *recovery_give_up; /* the Failed reason then: where the guest is paused and
                                      how an operator resumes it */
 } VmigMigrationFacts;

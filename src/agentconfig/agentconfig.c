@@ -13,6 +13,7 @@ typedef enum {
     OPT_STRING,
     OPT_BOOL,
     OPT_MS,        /* a whole number of milliseconds */
+    OPT_MS0,       /* the same, where 0 turns the thing off */
     OPT_COUNT,     /* a whole number of things, 1..1000 */
     OPT_BANDWIDTH, /* bytes/s as a Kubernetes quantity, 0 or at least 1Mi (kept as text) */
 } OptType;
@@ -69,8 +70,10 @@ static const OptSpec vmig_agentconfig_options[] = {
      "progress is written to the objects at most this often"},
     {"abort-wait-ms", OPT_MS, "30000", NULL, F(abort_wait_ms), "MS",
      "bounded wait for an aborted libvirt job to end"},
-    {"postcopy-recovery-timeout-ms", OPT_MS, "300000", NULL, F(postcopy_recovery_timeout_ms), "MS",
-     "how long to retry resuming a post-copy migration whose data path broke"},
+    {"postcopy-recovery-timeout-ms", OPT_MS0, "300000", NULL, F(postcopy_recovery_timeout_ms), "MS",
+     "how long to retry resuming a post-copy migration whose data path broke; 0 = fail at once"},
+    {"postcopy-recovery-attempts", OPT_COUNT, "30", NULL, F(postcopy_recovery_attempts), "N",
+     "resume attempts before a broken post-copy migration is declared failed"},
     {"inbound-migrations", OPT_COUNT, "2", NULL, F(inbound_migrations), "N",
      "migrations this node receives at once (its inbound slot Leases)"},
     {"migration-bandwidth-budget", OPT_BANDWIDTH, "0", NULL, F(migration_bandwidth_budget),
@@ -192,15 +195,16 @@ vmig_agentconfig_set(VmigAgentConfig *cfg, const OptSpec *o, const char *value,
         }
         return TRUE;
     }
-    case OPT_MS: {
-        guint64 v = 0;
+    case OPT_MS:
+    case OPT_MS0: {
+        guint64 v = 0, min = o->type == OPT_MS0 ? 0 : 1;
         g_autoptr(GError) perr = NULL;
-        if (!g_ascii_string_to_unsigned(value, 10, 1, G_MAXUINT32 / 2, &v, &perr)) {
+        if (!g_ascii_string_to_unsigned(value, 10, min, G_MAXUINT32 / 2, &v, &perr)) {
             g_set_error(error, VMIG_AGENTCONFIG_ERROR, VMIG_AGENTCONFIG_ERROR_INVALID,
-                        "--%s (%s%s%s): '%s' is not a whole number of milliseconds between 1 "
+                        "--%s (%s%s%s): '%s' is not a whole number of milliseconds between %u "
                         "and %u",
                         o->name, vmig_agentconfig_source_name(src), where ? " " : "",
-                        where ? where : "", value, G_MAXUINT32 / 2);
+                        where ? where : "", value, (guint)min, G_MAXUINT32 / 2);
             return FALSE;
         }
         *(guint *)field = (guint)v;
@@ -491,6 +495,7 @@ vmig_agentconfig_to_keyfile(const VmigAgentConfig *cfg)
                                    *(const gboolean *)field ? "true" : "false");
             break;
         case OPT_MS:
+        case OPT_MS0:
         case OPT_COUNT:
             g_string_append_printf(out, "%s=%u\n", o->name, *(const guint *)field);
             break;

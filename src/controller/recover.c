@@ -172,15 +172,19 @@ vmig_ctl_recover_facts(CtlJob *job, VmigMigrationFacts *f)
     f->post_copy = TRUE; /* even if the VMI's mode was never written (the API was away too) */
     f->recovery_next_ms = job->pc_next_ms;
     f->recovery_deadline_ms = job->pc_deadline_ms;
+    f->recovery_attempts = job->pc_attempts;
+    f->recovery_max_attempts = job->ctl->cfg->postcopy_recovery_attempts;
     g_free(job->pc_give_up);
     job->pc_give_up = g_strdup_printf(
-        "post-copy failed and could not be resumed within %u s (%u attempts; last: %s): the "
+        "post-copy failed and could not be resumed within %u s and %u attempts (%u made; "
+        "last: %s): the "
         "guest of %s/%s is paused on both %s (source) and %s (target) with its memory split "
         "between them, so neither copy may be restarted alone; once the nodes reach each other "
         "again, resume it from the source pod's libvirt with `virsh migrate --live --p2p "
         "--persistent --postcopy --postcopy-resume <domain> <target libvirt URI> --migrateuri "
         "<target migration URI>` (docs/operations.md)",
-        job->ctl->cfg->postcopy_recovery_timeout_ms / 1000, job->pc_attempts,
+        job->ctl->cfg->postcopy_recovery_timeout_ms / 1000,
+        job->ctl->cfg->postcopy_recovery_attempts, job->pc_attempts,
         job->pc_error ? job->pc_error : "none", job->ns, job->vmi_name, job->ctl->cfg->node_name,
         job->target_node ? job->target_node : "the target");
     f->recovery_give_up = job->pc_give_up;

@@ -96,7 +96,8 @@ vmig_migration_recovering(const VmigMigrationFacts *f, VmigMigrationDecision *d)
 {
     if (f->local_job)
         return; /* an attempt runs: its end re-queues */
-    if (f->now_ms >= f->recovery_deadline_ms) {
+    if (f->now_ms >= f->recovery_deadline_ms ||
+        (f->recovery_max_attempts && f->recovery_attempts >= f->recovery_max_attempts)) {
         vmig_migration_set(d, VMIG_MIGRATION_ACTION_COMPLETE, VMIG_MODEL_MIGRATION_PHASE_FAILED,
                            g_strdup(f->recovery_give_up ? f->recovery_give_up
                                                         : "post-copy failed and was not recovered "

@@ -203,6 +203,14 @@ test_bad_values_name_the_option(void **state)
          VMIG_AGENTCONFIG_ERROR_INVALID,
          "--http-address"},
         {{"--node-name", "a", "stray"}, {NULL}, VMIG_AGENTCONFIG_ERROR_USAGE, "stray"},
+        {{"--node-name", "a", "--postcopy-recovery-attempts", "0"},
+         {NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "--postcopy-recovery-attempts (command line): '0' is not a whole number between 1"},
+        {{"--node-name", "a", "--job-poll-interval-ms", "0"},
+         {NULL},
+         VMIG_AGENTCONFIG_ERROR_INVALID,
+         "between 1 and"},
         /* checks that look at the final value still say where it came from */
         {{NULL},
          {"NODE_NAME=Node_B", NULL},
@@ -236,6 +244,21 @@ test_bad_values_name_the_option(void **state)
 }
 
 /* A value from the key file that only the final check refuses still names the file. */
+/* --postcopy-recovery-timeout-ms 0 is documented as "no recovery": it must parse (it was
+ * refused like the other millisecond options). */
+static void
+test_zero_turns_recovery_off(void **state)
+{
+    const char *args[] = {"--node-name", "a", "--postcopy-recovery-timeout-ms", "0", NULL};
+    const char *env[] = {NULL};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(VmigAgentConfig) c = load(args, env, &err);
+    assert_null(err);
+    assert_non_null(c);
+    assert_int_equal(c->postcopy_recovery_timeout_ms, 0);
+    assert_int_equal(c->postcopy_recovery_attempts, 30);
+}
+
 static void
 test_bad_file_value_names_the_file(void **state)
 {
@@ -306,6 +329,7 @@ main(void)
         cmocka_unit_test(test_precedence_flag_env_file),
         cmocka_unit_test(test_bad_values_name_the_option),
         cmocka_unit_test(test_bad_file_value_names_the_file),
+        cmocka_unit_test(test_zero_turns_recovery_off),
         cmocka_unit_test(test_template_refuses_unsafe_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -430,6 +430,32 @@ test_source_postcopy_recovery(void **state)
         {"deadline passed: Failed, saying where the guest is paused and how to resume",
          recovering(T0 - 1000, T0), VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_COMPLETE,
          VMIG_MODEL_MIGRATION_PHASE_FAILED, "--postcopy-resume", -1},
+        /* B14: "tried at most N times (configurable)", besides the deadline */
+        {"N attempts made and failed: Failed before the deadline", ({
+             VmigMigrationFacts f = recovering(T0, T0 + 300000);
+             f.recovery_attempts = 30;
+             f.recovery_max_attempts = 30;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_COMPLETE,
+         VMIG_MODEL_MIGRATION_PHASE_FAILED, "--postcopy-resume", -1},
+        {"fewer than N attempts: the next one", ({
+             VmigMigrationFacts f = recovering(T0, T0 + 300000);
+             f.recovery_attempts = 29;
+             f.recovery_max_attempts = 30;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_RECOVER_POSTCOPY,
+         VMIG_MODEL_MIGRATION_PHASE_RUNNING, NULL, 0},
+        {"the Nth attempt still runs: never cut short", ({
+             VmigMigrationFacts f = recovering(T0, T0 + 300000);
+             f.recovery_attempts = 30;
+             f.recovery_max_attempts = 30;
+             f.local_job = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_NONE, VMIG_MODEL_MIGRATION_PHASE_RUNNING,
+         NULL, 0},
         {"deadline without a text still says post-copy", ({
              VmigMigrationFacts f = recovering(T0 - 1000, T0);
              f.recovery_give_up = NULL;
