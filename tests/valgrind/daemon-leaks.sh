@@ -72,7 +72,7 @@ wait_for() {
 # machine and requests timed out; GnuTLS is not ours anyway); kubectl sends no token over
 # HTTP, so none is required --------------------------------------------------------------------
 ASAN_OPTIONS=detect_leaks=0:intercept_tls_get_addr=0 "$apiserver" --write-kubeconfig "$tmp/kc" --ready-file "$tmp/ready" \
-    --bookmark-interval 500 2>"$tmp/apiserver.log" &
+    --bookmark-interval 600000 2>"$tmp/apiserver.log" &
 api_pid=$!
 for _ in $(seq 200); do [[ -s $tmp/ready ]] && break; sleep 0.05; done
 [[ -s $tmp/ready ]] || { cat "$tmp/apiserver.log"; fail "test API server did not start"; }
@@ -153,6 +153,22 @@ status:
 ---
 Y
     vmim ns1 mig-b vm3
+    # node-b's agent has claimed a migration of vm8 to this node: we are its target (and
+    # fail at preparing it, as vm8's target pod does not exist either)
+    vmi ns1 vm8 node-b LiveMigrate masquerade | sed '/^---$/d'
+    cat <<Y
+  migrationState:
+    migrationUid: 7c1e0a52-5d0b-4c1e-9a4e-2f6a1b3c4d5e
+    sourceNode: node-b
+    targetNode: node-a
+---
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstanceMigration
+metadata: {name: mig-t, namespace: ns1, uid: 7c1e0a52-5d0b-4c1e-9a4e-2f6a1b3c4d5e}
+spec: {vmiName: vm8}
+status: {phase: Scheduled}
+---
+Y
 } >"$tmp/seed.yaml"
 raw POST /_test/objects "$(cat "$tmp/seed.yaml")" >/dev/null
 
@@ -180,7 +196,6 @@ get() { curl -sS --fail --max-time 20 "http://127.0.0.1:$port$1"; }
 wait_for 90 "/readyz (informers synced)" get /readyz
 log "synced; churn"
 
-phase() { k get vmim -n "$1" "$2" -o 'jsonpath={.status.phase}'; }
 scrape() {
     get /metrics >"$tmp/metrics" || fail "GET /metrics"
     grep -q '^vmigrated_ready 1$' "$tmp/metrics" || fail "/metrics: vmigrated_ready is not 1"
@@ -190,8 +205,9 @@ scrape() {
 raw POST /_test/objects "$(leases)" >/dev/null
 # 1. a migration from this node: the VMI's pod (libvirt socket) does not exist, so it fails
 k apply -f - <<<"$(vmim ns1 mig-a vm1)" >/dev/null
-wait_for 60 "ns1/mig-a to fail (no libvirt for vm1)" \
-    bash -c "[[ \$(kubectl --kubeconfig '$tmp/kc' get vmim -n ns1 mig-a -o 'jsonpath={.status.phase}') == Failed ]]"
+failed() { [[ $(k get vmim -n "$1" "$2" -o 'jsonpath={.status.phase}') == Failed ]]; }
+wait_for 60 "ns1/mig-a to fail (no libvirt for vm1)" failed ns1 mig-a
+wait_for 60 "ns1/mig-t to fail (we are its target; no libvirt for vm8)" failed ns1 mig-t
 scrape
 
 # 2. VMIs come, change and go; a VMIM for a VMI that does not exist
@@ -202,24 +218,39 @@ k patch vmi -n ns2 vm7 --type merge -p '{"metadata":{"annotations":{"x":"y"}}}' 
 k delete vmi -n ns2 vm6 --wait=false >/dev/null
 sleep 1
 
-# 3. watches break: aborted mid-stream, closed, 410 Expired (both shapes), compaction; every
-# informer relists and reconnects; meanwhile writes fail
-raw POST /_test/faults '{"action":"cut-watches","mode":"abort"}' >/dev/null
+# 3. watches break: aborted mid-stream (plain reconnect), closed with a few reconnects
+# refused by an ERROR event 410, and then, after a write no informer sees (a Pod) and a
+# compaction, every informer (nine) is behind the compacted resourceVersion: all reconnects
+# get HTTP 410 and each informer relists. Watch bytes arrive in 1-7 byte pieces meanwhile,
+# and some of the daemon's writes fail (resource-scoped: kubectl's must not). Bookmarks
+# come only when asked for (--bookmark-interval), else they would move the informers on.
+fault() { raw POST /_test/faults "$1" >/dev/null; }
+fault '{"action":"bookmark"}'
+fault '{"action":"cut-watches","mode":"abort"}'
 sleep 1
-raw POST /_test/faults '{"action":"expire-next-watch","shape":"stream","count":3}' >/dev/null
-raw POST /_test/faults '{"action":"cut-watches","resource":"virtualmachineinstances","mode":"close"}' >/dev/null
-sleep 1
-raw POST /_test/faults '{"action":"split-writes","min":1,"max":7}' >/dev/null
-raw POST /_test/faults '{"action":"compact"}' >/dev/null
-raw POST /_test/faults '{"action":"expire-next-watch","shape":"http","count":3}' >/dev/null
-raw POST /_test/faults '{"action":"cut-watches","mode":"abort"}' >/dev/null
+fault '{"action":"expire-next-watch","shape":"stream","count":3}'
+fault '{"action":"cut-watches","mode":"close"}'
+k apply -f - <<<"$(vmim ns1 mig-b2 vm3)" >/dev/null
+sleep 1.5
+raw POST /_test/objects 'apiVersion: v1
+kind: Pod
+metadata: {name: unrelated, namespace: ns1}
+spec: {containers: [{name: c, image: example/c}]}' >/dev/null
+fault '{"action":"split-writes","min":1,"max":7}'
+fault '{"action":"compact"}'
+fault '{"action":"cut-watches","mode":"abort"}'
 k apply -f - <<<"$(vmim ns2 mig-c vm4)" >/dev/null
-# the daemon's own writes fail (kubectl's must not: resource-scoped)
-raw POST /_test/faults '{"action":"fail-writes","count":2,"code":500,"resource":"leases"}' >/dev/null
-raw POST /_test/faults '{"action":"fail-writes","count":1,"code":409,"resource":"virtualmachineinstancemigrations/status"}' >/dev/null
+fault '{"action":"fail-writes","count":2,"code":500,"resource":"leases"}'
+fault '{"action":"fail-writes","count":1,"code":409,"resource":"virtualmachineinstancemigrations/status"}'
 scrape
 sleep 2
-raw POST /_test/faults '{"action":"split-writes","min":0,"max":0}' >/dev/null
+fault '{"action":"split-writes","min":0,"max":0}'
+# each informer reconnects after its own backoff (seconds); /readyz stays 200 meanwhile
+relisted() {
+    get /metrics | grep '^vmigrated_informer_lists_total{' >"$tmp/lists"
+    (($(wc -l <"$tmp/lists") == 9)) && awk '$2 < 2 {bad = 1} END {exit bad}' "$tmp/lists"
+}
+wait_for 60 "every informer to relist (last counts in $tmp/lists)" relisted
 wait_for 90 "/readyz after the relists" get /readyz
 scrape
 
