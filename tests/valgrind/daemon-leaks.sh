@@ -10,7 +10,8 @@
 # VMIGRATED must be a build without sanitizers (ASan and valgrind do not mix); default
 # $VMIG_VALGRIND_VMIGRATED. APISERVER may be the ASan one (it runs natively, not under
 # valgrind). Everything listens on 127.0.0.1, kernel-chosen ports. Takes 20-40 s.
-# Environment: VMIG_VALGRIND_KEEP=1 keeps the work directory (logs) after a pass.
+# Environment: VMIG_VALGRIND_KEEP=1 keeps the work directory (logs) after a pass;
+# VMIG_VALGRIND_TLS=1 talks HTTPS to the API server (slow under valgrind: ~55 s).
 set -euo pipefail
 apiserver=$1 vmigrated=${2:-${VMIG_VALGRIND_VMIGRATED:-}}
 if [[ -z $vmigrated ]]; then
@@ -68,11 +69,16 @@ wait_for() {
     fail "timed out after ${secs}s waiting for $what"
 }
 
-# --- the API server: plain HTTP (TLS handshakes under valgrind took seconds each on a loaded
-# machine and requests timed out; GnuTLS is not ours anyway); kubectl sends no token over
-# HTTP, so none is required --------------------------------------------------------------------
-ASAN_OPTIONS=detect_leaks=0:intercept_tls_get_addr=0 "$apiserver" --write-kubeconfig "$tmp/kc" --ready-file "$tmp/ready" \
-    --bookmark-interval 600000 2>"$tmp/apiserver.log" &
+# --- the API server: plain HTTP by default. Under valgrind every TLS handshake costs
+# seconds of CPU: over HTTPS the run takes ~55 s on an idle machine, and on a loaded one
+# (load 14 on two cores) the daemon's requests timed out before it synced. GnuTLS is not
+# ours; VMIG_VALGRIND_TLS=1 runs over HTTPS all the same (by hand). kubectl sends no token
+# over HTTP, so none is required ----------------------------------------------------------
+tls=()
+[[ -n ${VMIG_VALGRIND_TLS:-} ]] && tls=(--tls-dir "$tmp/tls")
+ASAN_OPTIONS=detect_leaks=0:intercept_tls_get_addr=0 "$apiserver" "${tls[@]}" \
+    --write-kubeconfig "$tmp/kc" --ready-file "$tmp/ready" --bookmark-interval 600000 \
+    2>"$tmp/apiserver.log" &
 api_pid=$!
 for _ in $(seq 200); do [[ -s $tmp/ready ]] && break; sleep 0.05; done
 [[ -s $tmp/ready ]] || { cat "$tmp/apiserver.log"; fail "test API server did not start"; }
@@ -80,7 +86,10 @@ api=$(cat "$tmp/ready")
 k() { kubectl --kubeconfig "$tmp/kc" "$@"; }
 # raw(METHOD PATH [BODY]) - the API server's /_test/ endpoints
 raw() {
-    curl -sS --fail -H 'Content-Type: application/yaml' -X "$1" "$api$2" ${3:+--data-binary "$3"}
+    local ca=()
+    [[ -n ${VMIG_VALGRIND_TLS:-} ]] && ca=(--cacert "$tmp/tls/ca.pem")
+    curl -sS --fail "${ca[@]}" -H 'Content-Type: application/yaml' -X "$1" "$api$2" \
+        ${3:+--data-binary "$3"}
 }
 
 k apply -f "$src/data/crds/" >/dev/null
