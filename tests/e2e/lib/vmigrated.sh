@@ -134,6 +134,10 @@ vmigrated_kill() {
     pid=$(e2e_pid "vmigrated-$1")
     [[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null
     rm -f "$E2E_ROOT/pids/vmigrated-$1.pid"
+    # a killed agent's valgrind log has no leak check: set aside, not judged
+    if [[ -n ${E2E_VALGRIND:-} && -e $E2E_ROOT/logs/valgrind-$1.$pid.log ]]; then
+        mv "$E2E_ROOT/logs/valgrind-$1.$pid.log" "$E2E_ROOT/logs/valgrind-$1.$pid.killed"
+    fi
 }
 
 # vmi_apply NS NAME NODE [YAML-SPEC-LINES]: the VMI object of a guest running on NODE (status
