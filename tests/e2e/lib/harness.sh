@@ -38,6 +38,10 @@ e2e_diagnose() {
 _e2e_on_exit() {
     local rc=$?
     trap - EXIT INT TERM
+    # E2E_VALGRIND: the agents stop gracefully first, so valgrind can write its leak check
+    if ((rc == 0)) && declare -F vmigrated_valgrind_finish >/dev/null; then
+        vmigrated_valgrind_finish || rc=1
+    fi
     if ((rc == 130 || rc == 143)); then
         echo >&2
         e2e_log "interrupted; cleaning up"
