@@ -741,6 +741,40 @@ ctl_progress_written(GObject *src, GAsyncResult *res, gpointer data)
         g_debug("VMIM %s: progress not written: %s", job->key, err->message);
 }
 
+void
+vmig_ctl_migration_uris(CtlJob *job, VmigModelVmim *vmim, char **dconnuri, char **migrate_uri,
+                        char **disks_uri, char **dest_xml)
+{
+    const VmigAgentConfig *cfg = job->ctl->cfg;
+    /* What libvirt sees inside the pod: KubeVirt's socket names under virtShareDir. */
+    g_autofree char *ctl_sock = vmig_proxy_socket_name(job->uid, VMIG_PROXY_CHANNEL_LIBVIRT);
+    g_autofree char *mem_sock = vmig_proxy_socket_name(job->uid, VMIG_PROXY_CHANNEL_MEMORY);
+    g_autofree char *disk_sock = vmig_proxy_socket_name(job->uid, VMIG_PROXY_CHANNEL_DISK);
+    *dconnuri = g_strdup_printf("qemu+unix:///system?socket=%s/migrationproxy/%s",
+                                cfg->pod_share_path, ctl_sock);
+    *migrate_uri = g_strdup_printf("unix://%s/migrationproxy/%s", cfg->pod_share_path, mem_sock);
+    *disks_uri = g_strdup_printf("unix://%s/migrationproxy/%s", cfg->pod_share_path, disk_sock);
+
+    /* The destination XML: the source's migratable XML with the target's emulator. */
+    *dest_xml = NULL;
+    const char *src_ann =
+        vmim ? g_hash_table_lookup(vmim->meta.annotations, VMIG_CTL_ANN_SOURCE) : NULL;
+    const char *tgt_ann =
+        vmim ? g_hash_table_lookup(vmim->meta.annotations, VMIG_CTL_ANN_TARGET) : NULL;
+    g_autoptr(JsonNode) src_j = src_ann ? json_from_string(src_ann, NULL) : NULL;
+    g_autoptr(JsonNode) tgt_j = tgt_ann ? json_from_string(tgt_ann, NULL) : NULL;
+    const char *xml = src_j && JSON_NODE_HOLDS_OBJECT(src_j)
+                          ? json_object_get_string_member_with_default(json_node_get_object(src_j),
+                                                                       "domainXML", NULL)
+                          : NULL;
+    const char *emulator = tgt_j && JSON_NODE_HOLDS_OBJECT(tgt_j)
+                               ? json_object_get_string_member_with_default(
+                                     json_node_get_object(tgt_j), "emulator", NULL)
+                               : NULL;
+    if (xml && emulator)
+        *dest_xml = vmig_capability_destination_xml(xml, emulator, NULL);
+}
+
 static char *
 ctl_progress_json(CtlJob *job, const char *state, const VmigVirtOutcome *o)
 {
@@ -1026,30 +1060,7 @@ ctl_start(CtlJob *job, VmigModelVmim *vmim, VmigModelVmi *vmi)
     g_free(job->target_node);
     job->target_node = g_strdup(st->target_node);
 
-    /* What libvirt sees inside the pod: KubeVirt's socket names under virtShareDir. */
-    g_autofree char *ctl_sock = vmig_proxy_socket_name(job->uid, VMIG_PROXY_CHANNEL_LIBVIRT);
-    g_autofree char *mem_sock = vmig_proxy_socket_name(job->uid, VMIG_PROXY_CHANNEL_MEMORY);
-    g_autofree char *disk_sock = vmig_proxy_socket_name(job->uid, VMIG_PROXY_CHANNEL_DISK);
-    s->dconnuri = g_strdup_printf("qemu+unix:///system?socket=%s/migrationproxy/%s",
-                                  cfg->pod_share_path, ctl_sock);
-    s->migrate_uri = g_strdup_printf("unix://%s/migrationproxy/%s", cfg->pod_share_path, mem_sock);
-    s->disks_uri = g_strdup_printf("unix://%s/migrationproxy/%s", cfg->pod_share_path, disk_sock);
-
-    /* The destination XML: the source's migratable XML with the target's emulator. */
-    const char *src_ann = g_hash_table_lookup(vmim->meta.annotations, VMIG_CTL_ANN_SOURCE);
-    const char *tgt_ann = g_hash_table_lookup(vmim->meta.annotations, VMIG_CTL_ANN_TARGET);
-    g_autoptr(JsonNode) src_j = src_ann ? json_from_string(src_ann, NULL) : NULL;
-    g_autoptr(JsonNode) tgt_j = tgt_ann ? json_from_string(tgt_ann, NULL) : NULL;
-    const char *xml = src_j && JSON_NODE_HOLDS_OBJECT(src_j)
-                          ? json_object_get_string_member_with_default(json_node_get_object(src_j),
-                                                                       "domainXML", NULL)
-                          : NULL;
-    const char *emulator = tgt_j && JSON_NODE_HOLDS_OBJECT(tgt_j)
-                               ? json_object_get_string_member_with_default(
-                                     json_node_get_object(tgt_j), "emulator", NULL)
-                               : NULL;
-    if (xml && emulator)
-        s->dest_xml = vmig_capability_destination_xml(xml, emulator, NULL);
+    vmig_ctl_migration_uris(job, vmim, &s->dconnuri, &s->migrate_uri, &s->disks_uri, &s->dest_xml);
 
     CtlEffective eff;
     vmig_ctl_effective(ctl, vmi, &eff);

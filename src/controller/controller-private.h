@@ -211,6 +211,12 @@ VmigProxyTransport vmig_ctl_source_transport(const char *source_annotation);
 void vmig_ctl_perform(CtlJob *job, const VmigMigrationDecision *d, VmigModelVmim *vmim,
                       VmigModelVmi *vmi);
 void vmig_ctl_job_release_local(CtlJob *job);
+/* The pod-side URIs of the migration's proxy sockets (dconnuri, migrate_uri, the NBD
+ * disks URI; KubeVirt's names under virtShareDir) and the destination XML built from the
+ * VMIM's source and target annotations (NULL when either is missing); all transfer full.
+ * @vmim: (nullable). */
+void vmig_ctl_migration_uris(CtlJob *job, VmigModelVmim *vmim, char **dconnuri, char **migrate_uri,
+                             char **disks_uri, char **dest_xml);
 
 /* actions.c: shared with recover.c */
 void vmig_ctl_event(CtlJob *job, JsonNode *involved, gboolean warning, const char *reason,

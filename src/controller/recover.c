@@ -334,30 +334,7 @@ ctl_recover_build(CtlRecoverCall *r, CtlJob *job, VmigModelVmim *vmim, VmigModel
     g_free(reason);
     gboolean block = r->disks && r->disks[0];
 
-    g_autofree char *ctl_sock = vmig_proxy_socket_name(job->uid, VMIG_PROXY_CHANNEL_LIBVIRT);
-    g_autofree char *mem_sock = vmig_proxy_socket_name(job->uid, VMIG_PROXY_CHANNEL_MEMORY);
-    g_autofree char *disk_sock = vmig_proxy_socket_name(job->uid, VMIG_PROXY_CHANNEL_DISK);
-    r->dconnuri = g_strdup_printf("qemu+unix:///system?socket=%s/migrationproxy/%s",
-                                  cfg->pod_share_path, ctl_sock);
-    r->migrate_uri = g_strdup_printf("unix://%s/migrationproxy/%s", cfg->pod_share_path, mem_sock);
-    r->disks_uri = g_strdup_printf("unix://%s/migrationproxy/%s", cfg->pod_share_path, disk_sock);
-
-    const char *src_ann =
-        vmim ? g_hash_table_lookup(vmim->meta.annotations, VMIG_CTL_ANN_SOURCE) : NULL;
-    const char *tgt_ann =
-        vmim ? g_hash_table_lookup(vmim->meta.annotations, VMIG_CTL_ANN_TARGET) : NULL;
-    g_autoptr(JsonNode) src_j = src_ann ? json_from_string(src_ann, NULL) : NULL;
-    g_autoptr(JsonNode) tgt_j = tgt_ann ? json_from_string(tgt_ann, NULL) : NULL;
-    const char *xml = src_j && JSON_NODE_HOLDS_OBJECT(src_j)
-                          ? json_object_get_string_member_with_default(json_node_get_object(src_j),
-                                                                       "domainXML", NULL)
-                          : NULL;
-    const char *emulator = tgt_j && JSON_NODE_HOLDS_OBJECT(tgt_j)
-                               ? json_object_get_string_member_with_default(
-                                     json_node_get_object(tgt_j), "emulator", NULL)
-                               : NULL;
-    if (xml && emulator)
-        r->dest_xml = vmig_capability_destination_xml(xml, emulator, NULL);
+    vmig_ctl_migration_uris(job, vmim, &r->dconnuri, &r->migrate_uri, &r->disks_uri, &r->dest_xml);
 
     CtlEffective eff;
     vmig_ctl_effective(ctl, vmi, &eff);
