@@ -15,21 +15,16 @@ server_bin=${2:?usage: $0 vmigratectl vmig-test-apiserver}
 command -v strace >/dev/null || { echo "SKIP: strace not installed"; exit 77; }
 strace -f -qq -e trace=none true 2>/dev/null || { echo "SKIP: strace cannot trace here (ptrace refused)"; exit 77; }
 
+. "$(dirname "$0")/lib-apiserver.sh"
 work=$(mktemp -d)
-pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    vmig_apiserver_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$server_bin" --port 0 --tls-dir "$work/tls" --token "ca-$$" \
-    --write-kubeconfig "$work/kubeconfig" --ready-file "$work/ready" 2>"$work/server.log" &
-pids+=($!)
-for _ in $(seq 100); do [[ -s $work/ready ]] && break; sleep 0.1; done
-[[ -s $work/ready ]] || { cat "$work/server.log" >&2; fail "server did not become ready"; }
+vmig_apiserver_start "$server_bin" "$work" --port 0 --tls-dir "$work/tls" --token "ca-$$"
 grep -q 'certificate-authority' "$work/kubeconfig" || fail "the kubeconfig names no CA"
 
 # (LeakSanitizer cannot stop the world under ptrace: no leak check in this one run)
