@@ -7,11 +7,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #define VMIG_PROXY_PIPE_SIZE (1024 * 1024)
 #define VMIG_PROXY_TLS_BUF   (256 * 1024)
+#define VMIG_PROXY_TLS_RA    (128 * 1024)      /* TLS read-ahead per relaying connection */
 #define VMIG_PROXY_BUDGET    (8 * 1024 * 1024) /* bytes per direction per dispatch */
 #define VMIG_PROXY_RETRY_MS  50
 
@@ -33,6 +37,10 @@ typedef struct {
     gnutls_session_t tls;
     gboolean rd_eof;
     gpointer tag;
+    /* TLS read-ahead while relaying: GnuTLS asks the transport for a record's 5-byte header,
+     * then its body, two recv(2) per record of at most 16 KiB; one large recv serves many. */
+    char *ra;
+    size_t ra_off, ra_len;
 } VmigProxyLeg;
 
 typedef struct {
@@ -92,6 +100,7 @@ vmig_proxy_conn_free(VmigProxyConn *conn)
                 close(conn->dir[i].pipe[j]);
         }
         g_free(conn->dir[i].buf);
+        g_free(conn->leg[i].ra);
     }
     vmig_proxy_creds_unref(conn->creds);
     g_free(conn->peer);
@@ -456,6 +465,56 @@ vmig_proxy_conn_relay(VmigProxyConn *conn)
     return NULL;
 }
 
+/* The TLS leg's transport while relaying (gnutls_transport_set_*_function): reads come
+ * from the read-ahead buffer, refilled with one recv of up to VMIG_PROXY_TLS_RA bytes;
+ * writes go straight out with one sendmsg per record (header and body together). Data in
+ * the buffer is always consumed before the pump waits for the socket: it reads until
+ * GnuTLS says EAGAIN, which it only says once buffer and socket are both empty. */
+static ssize_t
+vmig_proxy_leg_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+    VmigProxyLeg *leg = ptr;
+    if (leg->ra_off == leg->ra_len) {
+        ssize_t n = recv(leg->fd, leg->ra, VMIG_PROXY_TLS_RA, 0);
+        if (n <= 0) {
+            if (n < 0)
+                gnutls_transport_set_errno(leg->tls, errno);
+            return n;
+        }
+        leg->ra_off = 0;
+        leg->ra_len = (size_t)n;
+    }
+    size_t k = MIN(len, leg->ra_len - leg->ra_off);
+    memcpy(data, leg->ra + leg->ra_off, k);
+    leg->ra_off += k;
+    return (ssize_t)k;
+}
+
+static int
+vmig_proxy_leg_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+    VmigProxyLeg *leg = ptr;
+    if (leg->ra_off < leg->ra_len)
+        return 1;
+    struct pollfd pfd = {.fd = leg->fd, .events = POLLIN};
+    int rc = poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+    if (rc < 0)
+        gnutls_transport_set_errno(leg->tls, errno);
+    return rc;
+}
+
+static ssize_t
+vmig_proxy_leg_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
+{
+    VmigProxyLeg *leg = ptr;
+    /* giovec_t has struct iovec's layout (gnutls.h) */
+    struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+    ssize_t n = sendmsg(leg->fd, &msg, MSG_NOSIGNAL);
+    if (n < 0)
+        gnutls_transport_set_errno(leg->tls, errno);
+    return n;
+}
+
 static void
 vmig_proxy_conn_start_relay(VmigProxyConn *conn)
 {
@@ -466,6 +525,14 @@ vmig_proxy_conn_start_relay(VmigProxyConn *conn)
         VmigProxyDir *dr = &conn->dir[d];
         if (conn->tls_leg >= 0) {
             dr->buf = g_malloc(VMIG_PROXY_TLS_BUF);
+            VmigProxyLeg *leg = &conn->leg[conn->tls_leg];
+            if (!leg->ra) {
+                leg->ra = g_malloc(VMIG_PROXY_TLS_RA);
+                gnutls_transport_set_ptr(leg->tls, leg);
+                gnutls_transport_set_pull_function(leg->tls, vmig_proxy_leg_pull);
+                gnutls_transport_set_pull_timeout_function(leg->tls, vmig_proxy_leg_pull_timeout);
+                gnutls_transport_set_vec_push_function(leg->tls, vmig_proxy_leg_vec_push);
+            }
         } else if (pipe2(dr->pipe, O_CLOEXEC | O_NONBLOCK) == 0) {
             /* Bigger pipe, fewer wakeups; not fatal when pipe-max-size forbids it. */
             (void)fcntl(dr->pipe[0], F_SETPIPE_SZ, VMIG_PROXY_PIPE_SIZE);
