@@ -18,6 +18,10 @@
 
 G_BEGIN_DECLS
 
+/* How long the source keeps the finalizer of a deleted, Succeeded VMIM while the VMI still
+ * names the source, so that the target sees it and takes the VMI over (ms). */
+#define VMIG_MIGRATION_HANDOVER_GRACE_MS 60000
+
 /* Which part this daemon plays for a VMIM. */
 typedef enum {
     VMIG_MIGRATION_ROLE_NONE,

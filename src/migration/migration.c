@@ -184,6 +184,16 @@ vmig_migration_source(const VmigMigrationFacts *f, VmigMigrationDecision *d)
             /* Marked final by someone else (e.g. the target failed) while our job runs. */
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_ABORT, f->phase,
                                g_strdup("migration ended by its peer; aborting the local job"));
+        else if (f->deleting && f->has_finalizer &&
+                 f->phase == VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED &&
+                 vmig_migration_eq(f->vmi_node, f->source_node) && f->phase_since_ms > 0 &&
+                 f->now_ms < f->phase_since_ms + VMIG_MIGRATION_HANDOVER_GRACE_MS)
+            /* The target takes the VMI over when it sees this VMIM Succeeded: a deleted one
+             * must not vanish before that, or the guest runs on the target while the VMI
+             * names this node (a VMIM deleted during a post-copy recovery that then
+             * succeeded did so in CI). Bounded: a dead target cannot hold the deletion. */
+            d->wake_at_ms =
+                MIN(f->now_ms + 1000, f->phase_since_ms + VMIG_MIGRATION_HANDOVER_GRACE_MS);
         else if (f->has_finalizer || f->local_resources)
             vmig_migration_set(d, VMIG_MIGRATION_ACTION_RELEASE, f->phase, NULL);
         return;

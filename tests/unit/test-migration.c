@@ -243,6 +243,38 @@ static void
 test_source_delete_and_abort(void **state)
 {
     Case cases[] = {
+        /* A deleted VMIM that Succeeded (a post-copy recovery that ended after the delete):
+         * the finalizer stays until the target took the VMI over, so the target sees it. */
+        {"deleted and Succeeded, VMI still on the source: keep the finalizer", ({
+             VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED, "node-a");
+             f.deleting = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_NONE,
+         VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED, NULL, T0 + 1000},
+        {"deleted and Succeeded, the target took over: release", ({
+             VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED, "node-a");
+             f.deleting = TRUE;
+             f.vmi_node = "node-b";
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_RELEASE,
+         VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED, NULL, -1},
+        {"deleted and Succeeded, no take-over within the grace: release anyway", ({
+             VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED, "node-a");
+             f.deleting = TRUE;
+             f.now_ms = f.phase_since_ms + VMIG_MIGRATION_HANDOVER_GRACE_MS;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_RELEASE,
+         VMIG_MODEL_MIGRATION_PHASE_SUCCEEDED, NULL, -1},
+        {"deleted and Failed: release at once", ({
+             VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_FAILED, "node-a");
+             f.deleting = TRUE;
+             f;
+         }),
+         VMIG_MIGRATION_ROLE_SOURCE, VMIG_MIGRATION_ACTION_RELEASE,
+         VMIG_MODEL_MIGRATION_PHASE_FAILED, NULL, -1},
         /* B15 run A: deleted before Running: cancelled cleanly. */
         {"B15 deleted while Scheduled cancels", ({
              VmigMigrationFacts f = claimed(VMIG_MODEL_MIGRATION_PHASE_SCHEDULED, "node-a");
