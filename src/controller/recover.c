@@ -104,6 +104,15 @@ vmig_ctl_recover_on_outcome(CtlJob *job, VmigVirtMigration *mig, const VmigVirtO
         g_message("VMIM %s: resume attempt %u reported %s but the source domain is shut off: "
                   "the guest left",
                   job->key, job->pc_attempts, o->detail ? o->detail : o->reason);
+        /* an earlier attempt's resume finished in QEMU after libvirt had reported it failed:
+         * the recovery worked, and says so like any other */
+        g_autofree char *msg = g_strdup_printf(
+            "post-copy migration of %s/%s resumed and completed (the source domain shut off "
+            "after attempt %u reported an error), %.1f s after the failure",
+            job->ns, job->vmi_name, job->pc_attempts,
+            (vmig_ctl_wall_ms() - job->pc_since_ms) / 1000.0);
+        ctl_recover_event(job, FALSE, "PostCopyRecovered", msg);
+        vmig_ctl_metrics_recovery(job, "recovered");
         if (job->pc_ended != mig)
             g_clear_pointer(&job->pc_ended, vmig_virt_migration_free);
         job->pc_ended = mig;
