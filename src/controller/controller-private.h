@@ -316,6 +316,9 @@ void vmig_ctl_budget_start(VmigController *ctl);
 void vmig_ctl_budget_stop(VmigController *ctl);
 
 /* heartbeat.c */
+/* A new coordination.k8s.io/v1 Lease @name in the agents' lease namespace: apiVersion,
+ * kind and metadata only (transfer full; json_object_unref). Heartbeat and slot Leases. */
+JsonObject *vmig_ctl_lease_object(VmigController *ctl, const char *name);
 void vmig_ctl_heartbeat_start(VmigController *ctl);
 void vmig_ctl_heartbeat_stop(VmigController *ctl);
 

@@ -78,13 +78,7 @@ ctl_lease_written(GObject *src, GAsyncResult *res, gpointer data)
         return;
     }
     g_autofree char *name = g_strconcat(VMIG_CTL_LEASE_PREFIX, ctl->cfg->node_name, NULL);
-    JsonObject *o = json_object_new();
-    json_object_set_string_member(o, "apiVersion", "coordination.k8s.io/v1");
-    json_object_set_string_member(o, "kind", "Lease");
-    JsonObject *meta = json_object_new();
-    json_object_set_string_member(meta, "name", name);
-    json_object_set_string_member(meta, "namespace", ctl->lease_namespace);
-    json_object_set_object_member(o, "metadata", meta);
+    JsonObject *o = vmig_ctl_lease_object(ctl, name);
     json_object_set_object_member(o, "spec", json_object_new());
     ctl_lease_mutate(o, ctl, NULL);
     g_autoptr(JsonNode) body = json_node_init_object(json_node_alloc(), o);
@@ -95,6 +89,19 @@ ctl_lease_written(GObject *src, GAsyncResult *res, gpointer data)
         .body = body,
     };
     vmig_kube_call(ctl->kube, VMIG_KUBE_VERB_CREATE, &req, NULL, ctl_lease_created, ctl);
+}
+
+JsonObject *
+vmig_ctl_lease_object(VmigController *ctl, const char *name)
+{
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "apiVersion", "coordination.k8s.io/v1");
+    json_object_set_string_member(o, "kind", "Lease");
+    JsonObject *meta = json_object_new();
+    json_object_set_string_member(meta, "name", name);
+    json_object_set_string_member(meta, "namespace", ctl->lease_namespace);
+    json_object_set_object_member(o, "metadata", meta);
+    return o;
 }
 
 static gboolean

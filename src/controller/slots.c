@@ -437,13 +437,7 @@ slots_acquire_step(SlotsAcquire *a)
         return;
     }
     /* CREATE: a 409 means another daemon created it first. */
-    JsonObject *o = json_object_new();
-    json_object_set_string_member(o, "apiVersion", "coordination.k8s.io/v1");
-    json_object_set_string_member(o, "kind", "Lease");
-    JsonObject *meta = json_object_new();
-    json_object_set_string_member(meta, "name", name);
-    json_object_set_string_member(meta, "namespace", ctl->lease_namespace);
-    json_object_set_object_member(o, "metadata", meta);
+    JsonObject *o = vmig_ctl_lease_object(ctl, name);
     slots_set_holder(a->w, o, TRUE);
     g_autoptr(JsonNode) body = json_node_init_object(json_node_alloc(), o);
     json_object_unref(o);
